@@ -1,0 +1,206 @@
+import { type Command, Option } from 'commander';
+import { z } from 'zod';
+import { AUTH_MODES, type AuthMode, DEFAULT_MAX_FRAME_BYTES, type FramingSpec, fpError, isFastPathError, parseFraming } from '../protocol/index.js';
+import { FastPathServer, type ServerConfig } from '../reference-impl/index.js';
+
+/**
+ * `fastpath serve`: runs the reference server (docs/SPEC.md) until SIGTERM/SIGINT.
+ * The option parsing is exported so fixtures/broken/serve-broken.ts reuses it.
+ */
+
+/** Raw option values as commander hands them over (strings; validated by {@link serveOptionsToConfig}). */
+const RawServeOptionsSchema = z.object({
+  socket: z.string().optional(),
+  framing: z.string().optional(),
+  auth: z.string().optional(),
+  secret: z.string().optional(),
+  maxFrameBytes: z.string().optional(),
+  maxConnections: z.string().optional(),
+  ttlMs: z.string().optional(),
+  maxLeverage: z.string().optional(),
+  maxNotional: z.string().optional(),
+  maxOpenOrders: z.string().optional(),
+  rateBurst: z.string().optional(),
+  ratePerSec: z.string().optional(),
+  idleTimeoutMs: z.string().optional(),
+  shutdownDeadlineMs: z.string().optional(),
+  timestampWindowMs: z.string().optional(),
+});
+export type RawServeOptions = z.infer<typeof RawServeOptionsSchema>;
+
+/** Default framing and auth when neither flag nor environment gives one. */
+export const DEFAULT_SERVE_FRAMING = 'ndjson';
+export const DEFAULT_SERVE_AUTH: AuthMode = 'hmac-v2';
+
+/** Numeric flags: flag name, whether integer, inclusive range, default. */
+const NUMERIC_FLAGS = {
+  maxFrameBytes: { flag: '--max-frame-bytes', integer: true, min: 1, max: 1_073_741_824, example: '1048576' },
+  maxConnections: { flag: '--max-connections', integer: true, min: 1, max: 100_000, example: '10' },
+  ttlMs: { flag: '--ttl-ms', integer: true, min: 1, max: 86_400_000, example: '5000' },
+  maxLeverage: { flag: '--max-leverage', integer: false, min: 0, max: 1_000_000, example: '20' },
+  maxNotional: { flag: '--max-notional', integer: false, min: 0, max: 1e15, example: '1000000' },
+  maxOpenOrders: { flag: '--max-open-orders', integer: true, min: 0, max: 10_000_000, example: '100' },
+  rateBurst: { flag: '--rate-burst', integer: true, min: 1, max: 1_000_000_000, example: '100' },
+  ratePerSec: { flag: '--rate-per-sec', integer: false, min: 0, max: 1_000_000_000, example: '50' },
+  idleTimeoutMs: { flag: '--idle-timeout-ms', integer: true, min: 0, max: 86_400_000, example: '30000' },
+  shutdownDeadlineMs: { flag: '--shutdown-deadline-ms', integer: true, min: 0, max: 600_000, example: '5000' },
+  timestampWindowMs: { flag: '--timestamp-window-ms', integer: true, min: 0, max: 86_400_000, example: '30000' },
+} as const;
+type NumericFlag = keyof typeof NUMERIC_FLAGS;
+
+/** Flags whose minimum is exclusive (must be > min). */
+const EXCLUSIVE_MIN: ReadonlySet<NumericFlag> = new Set<NumericFlag>(['maxLeverage', 'maxNotional', 'ratePerSec']);
+
+/** Adds the serve flags (with FASTPATH_* environment fallbacks) to `cmd`. */
+export function addServeOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--socket <path>', 'Unix socket path to listen on').env('FASTPATH_SOCKET'))
+    .addOption(
+      new Option('--framing <name>', `framing: ndjson, lp32-json, lp32-msgpack or lp:<2|4>:<be|le>:<body|frame>:<hex|->:<json|msgpack> (default ${DEFAULT_SERVE_FRAMING})`).env(
+        'FASTPATH_FRAMING',
+      ),
+    )
+    .addOption(new Option('--auth <mode>', `auth mode: ${AUTH_MODES.join(', ')} (default ${DEFAULT_SERVE_AUTH})`).env('FASTPATH_AUTH'))
+    .addOption(new Option('--secret <secret>', 'HMAC secret for hmac modes (prefer the environment: argv is visible to other users)').env('FASTPATH_SECRET'))
+    .option('--max-frame-bytes <n>', `largest accepted frame body (default ${DEFAULT_MAX_FRAME_BYTES})`)
+    .option('--max-connections <n>', 'simultaneous connections (default 10)')
+    .option('--ttl-ms <n>', 'life of a PREPARE without CONFIRM/ABORT (default 5000)')
+    .option('--max-leverage <n>', 'risk limit on PREPARE leverage (default 20)')
+    .option('--max-notional <n>', 'risk limit on qty × price (default 1000000)')
+    .option('--max-open-orders <n>', 'risk limit on open PREPAREd signals (default 100)')
+    .option('--rate-burst <n>', 'per-connection token bucket size (with --rate-per-sec; default: no rate limit)')
+    .option('--rate-per-sec <n>', 'per-connection token refill per second (with --rate-burst)')
+    .option('--idle-timeout-ms <n>', 'close connections silent this long, 0 = never (default 30000)')
+    .option('--shutdown-deadline-ms <n>', 'SIGTERM drain deadline (default 5000)')
+    .option('--timestamp-window-ms <n>', 'hmac-v2 accepted clock skew (default 30000)');
+}
+
+function numericFlag(name: NumericFlag, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const spec = NUMERIC_FLAGS[name];
+  const text = raw.trim();
+  const pattern = spec.integer ? /^\d+$/ : /^\d+(\.\d+)?$/;
+  const kind = spec.integer ? 'a whole number' : 'a number';
+  const lower = EXCLUSIVE_MIN.has(name) ? `above ${spec.min}` : `from ${spec.min}`;
+  const range = `${lower} to ${spec.max}`;
+  if (!pattern.test(text)) {
+    throw fpError('FP_USAGE', `${spec.flag} must be ${kind} ${range}, got "${raw}": e.g. ${spec.flag} ${spec.example}`);
+  }
+  const value = Number(text);
+  const tooLow = EXCLUSIVE_MIN.has(name) ? value <= spec.min : value < spec.min;
+  if (tooLow || value > spec.max) {
+    throw fpError('FP_USAGE', `${spec.flag} must be ${range}, got ${text}: e.g. ${spec.flag} ${spec.example}`);
+  }
+  return value;
+}
+
+/**
+ * Validates serve options (commander values, with `env` fallbacks for socket,
+ * framing, auth and secret) into a {@link ServerConfig}.
+ * @throws FastPathError FP_USAGE saying which flag is wrong and how to fix it.
+ */
+export function serveOptionsToConfig(options: unknown, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const parsed = RawServeOptionsSchema.safeParse(options);
+  if (!parsed.success) throw fpError('FP_USAGE', `invalid serve options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const raw = parsed.data;
+  const socketPath = raw.socket ?? env.FASTPATH_SOCKET;
+  if (socketPath === undefined || socketPath.length === 0) {
+    throw fpError('FP_USAGE', 'no socket path: pass --socket PATH (e.g. --socket /tmp/fastpath.sock) or set FASTPATH_SOCKET');
+  }
+  const authName = raw.auth ?? env.FASTPATH_AUTH ?? DEFAULT_SERVE_AUTH;
+  if (!(AUTH_MODES as readonly string[]).includes(authName)) {
+    throw fpError('FP_USAGE', `--auth must be one of ${AUTH_MODES.join(', ')}, got "${authName}"`);
+  }
+  const auth = authName as AuthMode;
+  const secret = raw.secret ?? env.FASTPATH_SECRET ?? '';
+  if (auth !== 'none' && secret.length === 0) {
+    throw fpError('FP_USAGE', `--auth ${auth} needs a secret: set FASTPATH_SECRET (or pass --secret S), or use --auth none on a single-user socket`);
+  }
+  const maxFrameBytes = numericFlag('maxFrameBytes', raw.maxFrameBytes) ?? DEFAULT_MAX_FRAME_BYTES;
+  const framingName = raw.framing ?? env.FASTPATH_FRAMING ?? DEFAULT_SERVE_FRAMING;
+  let framing: FramingSpec;
+  try {
+    framing = parseFraming(framingName, maxFrameBytes);
+  } catch (err) {
+    throw fpError('FP_USAGE', `--framing: ${isFastPathError(err) ? err.message : String(err)}`);
+  }
+  const rateBurst = numericFlag('rateBurst', raw.rateBurst);
+  const ratePerSec = numericFlag('ratePerSec', raw.ratePerSec);
+  if ((rateBurst === undefined) !== (ratePerSec === undefined)) {
+    throw fpError('FP_USAGE', '--rate-burst and --rate-per-sec go together: pass both to enable the per-connection rate limit, or neither');
+  }
+  const config: ServerConfig = {
+    socketPath,
+    framing,
+    auth,
+    secret,
+    maxConnections: numericFlag('maxConnections', raw.maxConnections),
+    prepareTtlMs: numericFlag('ttlMs', raw.ttlMs),
+    risk: {
+      maxLeverage: numericFlag('maxLeverage', raw.maxLeverage),
+      maxNotional: numericFlag('maxNotional', raw.maxNotional),
+      maxOpenOrders: numericFlag('maxOpenOrders', raw.maxOpenOrders),
+    },
+    rateLimit: rateBurst === undefined || ratePerSec === undefined ? undefined : { burst: rateBurst, refillPerSec: ratePerSec },
+    idleTimeoutMs: numericFlag('idleTimeoutMs', raw.idleTimeoutMs),
+    shutdownDeadlineMs: numericFlag('shutdownDeadlineMs', raw.shutdownDeadlineMs),
+    timestampWindowMs: numericFlag('timestampWindowMs', raw.timestampWindowMs),
+  };
+  return config;
+}
+
+/** Options of {@link runServe}. */
+export interface RunServeOptions {
+  /** Prefix of the ready line; default `fastpath serve`. */
+  readonly commandName?: string;
+  /** Appended inside the parentheses of the ready line (e.g. `, fault confirm-twice`). */
+  readonly readyDetail?: string;
+  /** Where the ready line goes; default process.stdout. */
+  readonly out?: { write(line: string): unknown };
+  /** Install SIGTERM/SIGINT handlers that stop the server and exit 0; default true. */
+  readonly handleSignals?: boolean;
+  /** Called to exit after a signal; default process.exit. */
+  readonly exit?: (code: number) => void;
+}
+
+/**
+ * Starts a server, prints `<command>: listening on <path> (framing <name>, auth <mode>)`,
+ * and on SIGTERM or SIGINT stops it within its shutdown deadline and exits 0
+ * (a second signal exits at once). Resolves with the running server.
+ */
+export async function runServe(config: ServerConfig, options: RunServeOptions = {}): Promise<FastPathServer> {
+  const server = new FastPathServer(config);
+  await server.start();
+  const out = options.out ?? process.stdout;
+  out.write(`${options.commandName ?? 'fastpath serve'}: listening on ${server.socketPath} (framing ${server.framingName}, auth ${server.auth}${options.readyDetail ?? ''})\n`);
+  if (options.handleSignals ?? true) {
+    const exit = options.exit ?? ((code: number) => process.exit(code));
+    let signalled = false;
+    const onSignal = (): void => {
+      if (signalled) {
+        exit(0);
+        return;
+      }
+      signalled = true;
+      server.stop(server.config.shutdownDeadlineMs).then(
+        () => exit(0),
+        () => exit(1),
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  return server;
+}
+
+/** Registers `fastpath serve` on `program`. Usage errors are thrown as FastPathError FP_USAGE. */
+export function registerServe(program: Command): Command {
+  const cmd = program
+    .command('serve')
+    .description('run the fastpath reference server (docs/SPEC.md) on a Unix socket until SIGTERM or SIGINT');
+  addServeOptions(cmd);
+  cmd.action(async (opts: unknown) => {
+    await runServe(serveOptionsToConfig(opts));
+  });
+  return cmd;
+}

@@ -1,0 +1,45 @@
+/**
+ * Stable error codes of the fastpath library itself (not wire reason codes, see
+ * `reason-codes.ts`). One table, one factory: every error thrown by fastpath has a
+ * `code` from this table and a message that says what was wrong and what to do.
+ */
+export const ERROR_CODES = {
+  FP_USAGE: 'invalid command-line usage',
+  FP_FRAMING_INVALID: 'invalid framing specification',
+  FP_AUTH_INVALID: 'invalid auth mode',
+  FP_TARGET_INVALID: 'invalid target description',
+  FP_TARGET_START_FAILED: 'target did not start',
+  FP_TARGET_UNREACHABLE: 'target socket unreachable',
+  FP_SOCKET_IN_USE: 'socket path is in use by a live server',
+  FP_SOCKET_NOT_SOCKET: 'socket path exists and is not a socket',
+  FP_CONNECT_ENOENT: 'socket file does not exist',
+  FP_CONNECT_REFUSED: 'connection refused',
+  FP_CONNECT_FAILED: 'connection failed',
+  FP_TIMEOUT: 'request timed out',
+  FP_CLOSED: 'connection closed',
+  FP_ENCODE: 'message could not be encoded',
+  FP_CONFIG_INVALID: 'invalid configuration',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a stable `code` from {@link ERROR_CODES}. */
+export class FastPathError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FastPathError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Creates a {@link FastPathError}: `fpError('FP_TIMEOUT', 'no reply from /tmp/x.sock within 500 ms')`. */
+export function fpError(code: ErrorCode, message: string, details?: Record<string, unknown>, cause?: unknown): FastPathError {
+  return new FastPathError(code, message, details, cause === undefined ? undefined : { cause });
+}
+
+export function isFastPathError(err: unknown): err is FastPathError {
+  return err instanceof FastPathError;
+}

@@ -1,0 +1,44 @@
+/**
+ * fastpath reference implementation: the server and client of docs/SPEC.md and
+ * the pieces they are built from. Depends only on `protocol/`.
+ */
+export {
+  FastPathServer,
+  ServerConfigSchema,
+  resolveServerConfig,
+  MAX_SOCKET_PATH_BYTES,
+  DEFAULT_WRITE_HIGH_WATER_BYTES,
+  DEFAULT_REPLAY_CACHE_MAX_ENTRIES,
+  STALE_PROBE_TIMEOUT_MS,
+  type ServerConfig,
+  type ResolvedServerConfig,
+  type ServerStatus,
+} from './server.js';
+export {
+  FastPathClient,
+  ClientOptionsSchema,
+  connectError,
+  type ClientOptions,
+  type ReconnectPolicy,
+  type SignalInput,
+  type PrepareFields,
+} from './client.js';
+export {
+  SignalBook,
+  DEFAULT_MAX_RETAINED_SIGNALS,
+  DEFAULT_FILL_PRICE,
+  RETENTION_TTLS,
+  type SignalState,
+  type RiskLimits,
+  type SignalBookOptions,
+  type SignalOutcome,
+  type SignalAccepted,
+  type SignalRejected,
+  type PrepareRequest,
+} from './signal-book.js';
+export { TokenBucket, type TokenBucketConfig } from './token-bucket.js';
+export { NonceCache, type NonceCacheOptions, type NonceCheck } from './nonce-cache.js';
+export { Metrics, roundUs, type MetricsSnapshot } from './metrics.js';
+export { FAULTS, FAULT_NAMES, isFault, type Fault } from './faults.js';
+export { FramingOptionSchema, isFramingSpec, type FramingOption } from './framing-option.js';
+export { monotonicMs, wallClockMs, type ClockMs } from './clock.js';

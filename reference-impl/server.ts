@@ -1,0 +1,764 @@
+import { promises as fsp, statSync, unlinkSync, linkSync, renameSync, chmodSync, type Stats } from 'node:fs';
+import net from 'node:net';
+import { z } from 'zod';
+import {
+  AUTH_MODES,
+  type AuthMode,
+  type DecodeEvent,
+  type EnvelopeId,
+  type FramingSpec,
+  createFrameDecoder,
+  decodeBody,
+  decodeV2Body,
+  encodeBody,
+  encodeMessage,
+  fpError,
+  framingName,
+  isPlainObject,
+  parseSignal,
+  readEnvelopeId,
+  rejectedReply,
+  verifyEnvelope,
+} from '../protocol/index.js';
+import { FAULT_NAMES, type Fault } from './faults.js';
+import { FramingOptionSchema, describeIssues } from './framing-option.js';
+import { Metrics, type MetricsSnapshot, roundUs } from './metrics.js';
+import { NonceCache } from './nonce-cache.js';
+import { DEFAULT_MAX_RETAINED_SIGNALS, SignalBook } from './signal-book.js';
+import { TokenBucket } from './token-bucket.js';
+
+/**
+ * The fastpath reference server (docs/SPEC.md §2–§7): a Unix-socket
+ * request/reply server for one framing and one auth mode.
+ *
+ * Per connection, replies go through an ordered queue only while a delayed
+ * request (`delay_ms`) is pending; otherwise each reply is appended to the batch
+ * of the current 'data' event and the whole batch is written once (no promise or
+ * closure per request).
+ */
+
+/** Longest Unix socket path Linux accepts (sun_path is 108 bytes including the NUL). */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+export const DEFAULT_WRITE_HIGH_WATER_BYTES = 1_048_576;
+export const DEFAULT_REPLAY_CACHE_MAX_ENTRIES = 2_000_000;
+/** How long start() waits for a connection to an existing socket file before calling it live. */
+export const STALE_PROBE_TIMEOUT_MS = 1_000;
+
+const intMin = (min: number) => z.number().int().min(min);
+
+/**
+ * Server configuration (defaults of docs/SPEC.md §1.2). `framing` is a
+ * {@link FramingSpec} or a preset / `lp:` string (then `maxFrameBytes` is the default).
+ */
+export const ServerConfigSchema = z
+  .object({
+    socketPath: z
+      .string()
+      .min(1, 'socketPath must not be empty')
+      .refine((p) => Buffer.byteLength(p) <= MAX_SOCKET_PATH_BYTES, {
+        message: `socketPath is longer than ${MAX_SOCKET_PATH_BYTES} bytes, the limit for Unix socket paths: use a shorter path`,
+      }),
+    framing: FramingOptionSchema,
+    auth: z.enum(AUTH_MODES),
+    secret: z.string().default(''),
+    maxConnections: intMin(1).default(10),
+    prepareTtlMs: intMin(1).default(5_000),
+    risk: z
+      .object({
+        maxLeverage: z.number().positive().default(20),
+        maxNotional: z.number().positive().default(1_000_000),
+        maxOpenOrders: intMin(0).default(100),
+      })
+      .prefault({}),
+    /** Per-connection token bucket (§6.7); undefined disables rate limiting. */
+    rateLimit: z.object({ burst: intMin(1), refillPerSec: z.number().min(0) }).optional(),
+    /** 0 disables the idle timeout. */
+    idleTimeoutMs: intMin(0).default(30_000),
+    shutdownDeadlineMs: intMin(0).default(5_000),
+    timestampWindowMs: intMin(0).default(30_000),
+    /** Stop reading a connection while more than this many reply bytes wait to be written (§7.2). */
+    writeHighWaterBytes: intMin(1).default(DEFAULT_WRITE_HIGH_WATER_BYTES),
+    /** Bound on signals remembered by the signal book (see {@link SignalBook}). */
+    maxRetainedSignals: intMin(1).default(DEFAULT_MAX_RETAINED_SIGNALS),
+    /** Bound on hmac-v2 nonces remembered (see {@link NonceCache}). */
+    replayCacheMaxEntries: intMin(1).default(DEFAULT_REPLAY_CACHE_MAX_ENTRIES),
+    /** Test-only deliberate violations (see faults.ts). Never set in a real deployment. */
+    faults: z.array(z.enum(FAULT_NAMES as [Fault, ...Fault[]])).default([]),
+  })
+  .superRefine((cfg, ctx) => {
+    if (cfg.auth !== 'none' && cfg.secret.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: `auth ${cfg.auth} needs a non-empty secret` });
+    }
+  });
+
+/** What a caller passes to {@link FastPathServer} (defaults filled in by {@link ServerConfigSchema}). */
+export type ServerConfig = z.input<typeof ServerConfigSchema>;
+/** A validated configuration with every default applied. */
+export type ResolvedServerConfig = z.output<typeof ServerConfigSchema>;
+
+/**
+ * Validates a configuration.
+ * @throws FastPathError FP_CONFIG_INVALID naming every bad field.
+ */
+export function resolveServerConfig(config: ServerConfig): ResolvedServerConfig {
+  const res = ServerConfigSchema.safeParse(config);
+  if (res.success) return res.data;
+  throw fpError('FP_CONFIG_INVALID', `invalid server configuration: ${describeIssues(res.error, '(config)')}`);
+}
+
+/** The `status` object of a STATUS reply and of {@link FastPathServer.getStatus} (§6.8). */
+export interface ServerStatus {
+  readonly running: boolean;
+  readonly socketPath: string;
+  readonly activeConnections: number;
+  readonly maxConnections: number;
+  readonly metrics: MetricsSnapshot;
+}
+
+/** A reply body before encoding. */
+type ReplyBody = Record<string, unknown>;
+
+type ServerState = 'new' | 'starting' | 'listening' | 'stopping' | 'stopped';
+
+/** Fault switches, resolved once so the hot path tests a boolean. */
+interface FaultFlags {
+  readonly signaturePrefix: boolean;
+  readonly unorderedReplies: boolean;
+  readonly noMaxFrame: boolean;
+  readonly silentConnectionLimit: boolean;
+  readonly noReplayCheck: boolean;
+  readonly keepsSocketFile: boolean;
+  readonly dropsInFlight: boolean;
+  readonly unframedCloseReply: boolean;
+  readonly confirmTwice: boolean;
+  readonly worldWritableSocket: boolean;
+}
+
+/**
+ * The reference server.
+ *
+ * ```ts
+ * const server = new FastPathServer({ socketPath: '/tmp/fp.sock', framing: 'ndjson', auth: 'hmac-v2', secret });
+ * await server.start();
+ * // …
+ * await server.stop(5_000);
+ * ```
+ */
+export class FastPathServer {
+  /** The validated configuration. */
+  readonly config: ResolvedServerConfig;
+  private readonly metrics = new Metrics();
+  private readonly book: SignalBook;
+  private readonly nonces: NonceCache;
+  private readonly connections = new Set<Connection>();
+  private readonly faults: FaultFlags;
+  /** Framing used to decode requests (differs from config.framing only under fault no-max-frame). */
+  private readonly decodeFraming: FramingSpec;
+  /** Reused for every verifyEnvelope call (nowMs updated per request). */
+  private readonly verifyCtx: { nowMs: number; timestampWindowMs: number };
+  private server: net.Server | undefined;
+  private state: ServerState = 'new';
+  private socketStats: Stats | undefined;
+  private stopPromise: Promise<void> | undefined;
+  private finishStop: (() => void) | undefined;
+
+  constructor(config: ServerConfig) {
+    this.config = resolveServerConfig(config);
+    const c = this.config;
+    this.book = new SignalBook({ prepareTtlMs: c.prepareTtlMs, risk: c.risk, maxRetainedSignals: c.maxRetainedSignals });
+    this.nonces = new NonceCache({ timestampWindowMs: c.timestampWindowMs, maxEntries: c.replayCacheMaxEntries });
+    const has = (f: Fault): boolean => c.faults.includes(f);
+    this.faults = {
+      signaturePrefix: has('signature-prefix'),
+      unorderedReplies: has('unordered-replies'),
+      noMaxFrame: has('no-max-frame'),
+      silentConnectionLimit: has('silent-connection-limit'),
+      noReplayCheck: has('no-replay-check'),
+      keepsSocketFile: has('keeps-socket-file'),
+      dropsInFlight: has('drops-in-flight'),
+      unframedCloseReply: has('unframed-close-reply'),
+      confirmTwice: has('confirm-twice'),
+      worldWritableSocket: has('world-writable-socket'),
+    };
+    // Fault no-max-frame: the decoder gets an unreachable limit.
+    this.decodeFraming = this.faults.noMaxFrame ? { ...c.framing, maxFrameBytes: Number.MAX_SAFE_INTEGER } : c.framing;
+    this.verifyCtx = { nowMs: 0, timestampWindowMs: c.timestampWindowMs };
+  }
+
+  /** The socket path this server listens on. */
+  get socketPath(): string {
+    return this.config.socketPath;
+  }
+
+  /** The framing's canonical name (`ndjson`, `lp32-json`, … or an `lp:` string). */
+  get framingName(): string {
+    return framingName(this.config.framing);
+  }
+
+  /** The auth mode. */
+  get auth(): AuthMode {
+    return this.config.auth;
+  }
+
+  /**
+   * Binds and listens; resolves once clients can connect. The socket has mode
+   * 0600 from the start (umask set around bind, §2.2). An existing socket file
+   * that refuses connections is removed (§2.3).
+   * @throws FastPathError FP_SOCKET_IN_USE when a server answers on the path (§2.4),
+   *   FP_SOCKET_NOT_SOCKET when the path is not a socket, FP_CONFIG_INVALID when it cannot bind.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw fpError('FP_USAGE', `start() called on a server that is ${this.state}: create a new FastPathServer`);
+    this.state = 'starting';
+    const path = this.config.socketPath;
+    try {
+      await removeStaleSocket(path);
+      const server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
+      this.server = server;
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: NodeJS.ErrnoException): void => {
+          server.off('listening', onListening);
+          reject(listenError(path, err));
+        };
+        const onListening = (): void => {
+          server.off('error', onError);
+          resolve();
+        };
+        server.once('error', onError);
+        server.once('listening', onListening);
+        // bind() runs synchronously inside listen(): the file is created 0600 under this umask.
+        const previousUmask = process.umask(0o177);
+        try {
+          server.listen(path);
+        } finally {
+          process.umask(previousUmask);
+        }
+      });
+      // Fault world-writable-socket: chmod 0666 instead of confirming 0600.
+      chmodSync(path, this.faults.worldWritableSocket ? 0o666 : 0o600);
+      this.socketStats = statSync(path);
+      server.on('error', () => undefined); // errors after listening are per-connection; keep serving
+      this.state = 'listening';
+    } catch (err) {
+      this.state = 'stopped';
+      this.server?.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Graceful shutdown (§7.4): stops accepting and removes the socket file at
+   * once; completes every request already read and sends its reply; answers a
+   * request read afterwards with SHUTTING_DOWN and closes; closes each connection
+   * once its replies are flushed; at `deadlineMs` forces the rest closed.
+   * Resolves when every connection is closed. Idempotent.
+   */
+  stop(deadlineMs: number = this.config.shutdownDeadlineMs): Promise<void> {
+    if (this.stopPromise !== undefined) return this.stopPromise;
+    if (this.state !== 'listening') {
+      this.state = 'stopped';
+      this.stopPromise = Promise.resolve();
+      return this.stopPromise;
+    }
+    this.state = 'stopping';
+    this.stopPromise = new Promise<void>((resolve) => {
+      const deadline = setTimeout(() => {
+        for (const conn of this.connections) conn.destroy();
+      }, Math.max(0, deadlineMs));
+      this.finishStop = () => {
+        clearTimeout(deadline);
+        this.state = 'stopped';
+        this.finishStop = undefined;
+        resolve();
+      };
+      this.closeListener();
+      if (this.faults.dropsInFlight) {
+        // Fault drops-in-flight: in-flight requests are never answered.
+        for (const conn of this.connections) conn.destroy();
+      } else {
+        for (const conn of this.connections) conn.beginShutdown();
+      }
+      this.maybeFinishStop();
+    });
+    return this.stopPromise;
+  }
+
+  /** Seed 000's status object (§6.8). */
+  getStatus(): ServerStatus {
+    return {
+      running: this.state === 'listening',
+      socketPath: this.config.socketPath,
+      activeConnections: this.connections.size,
+      maxConnections: this.config.maxConnections,
+      metrics: this.metrics.snapshot(this.book.openOrders),
+    };
+  }
+
+  /** Zeroes the counters and latency figures (openOrders is a gauge and stays). */
+  resetMetrics(): void {
+    this.metrics.reset();
+  }
+
+  // ── internals used by Connection ──────────────────────────────────────────
+
+  /** @internal */
+  get stopping(): boolean {
+    return this.state === 'stopping' || this.state === 'stopped';
+  }
+
+  /** @internal */
+  onConnectionClosed(conn: Connection): void {
+    this.connections.delete(conn);
+    this.maybeFinishStop();
+  }
+
+  /** @internal Encodes a reply frame; closing replies obey fault unframed-close-reply. */
+  encodeReply(reply: ReplyBody, closing: boolean): Buffer {
+    const framing = this.config.framing;
+    // Fault unframed-close-reply: the rejection written before a close lacks its framing.
+    if (closing && this.faults.unframedCloseReply) return encodeBody(framing.codec, reply);
+    return encodeMessage(framing, reply);
+  }
+
+  /** @internal Adds ipc_latency_ms to an accepted reply, counts it, and encodes it. */
+  finalizeReply(reply: ReplyBody, startedMs: number, closing: boolean): Buffer {
+    if (reply.accepted === true) {
+      const latencyMs = roundUs(performance.now() - startedMs);
+      reply.ipc_latency_ms = latencyMs;
+      this.metrics.recordAccepted(latencyMs);
+    } else {
+      this.metrics.recordRejected(reply.reason === 'INVALID_SIGNATURE');
+    }
+    return this.encodeReply(reply, closing);
+  }
+
+  /** @internal A frame-level event (§3) on `conn`. */
+  handleEvent(conn: Connection, event: DecodeEvent): void {
+    const startedMs = performance.now();
+    if (this.stopping) {
+      // §7.4.3: a request read after the signal.
+      const id = event.type === 'frame' ? peekId(this.config.framing.codec, event.body) : undefined;
+      conn.replyAndClose(rejectedReply('SHUTTING_DOWN', 'the server is shutting down: reconnect to its replacement', id), startedMs);
+      return;
+    }
+    if (event.type === 'frame') {
+      this.handleFrame(conn, event.body, startedMs);
+      return;
+    }
+    if (event.kind === 'FRAME_TOO_LARGE') {
+      conn.replyAndClose(rejectedReply('FRAME_TOO_LARGE', event.message), startedMs);
+    } else if (event.fatal) {
+      conn.replyAndClose(rejectedReply('IPC_ERROR', `${event.message}: framing is lost, closing`), startedMs);
+    } else {
+      conn.reply(rejectedReply('IPC_ERROR', event.message), startedMs);
+    }
+  }
+
+  /** The request path of §4.6: frame → rate limit → envelope → signature → timestamp → replay → schema → semantics. */
+  private handleFrame(conn: Connection, body: Buffer, startedMs: number): void {
+    const decoded = decodeBody(this.config.framing.codec, body);
+    if (!decoded.ok) return conn.reply(rejectedReply('IPC_ERROR', decoded.error), startedMs);
+    const env = decoded.value;
+    if (!isPlainObject(env)) {
+      return conn.reply(rejectedReply('IPC_ERROR', 'body must be a JSON object or MessagePack map (the envelope)'), startedMs);
+    }
+    const id: EnvelopeId | undefined = readEnvelopeId(env) ?? undefined;
+    if (conn.bucket !== undefined && !conn.bucket.tryTake()) {
+      const rl = this.config.rateLimit!;
+      return conn.reply(
+        rejectedReply('RATE_LIMITED', `rate limit: burst ${rl.burst}, refill ${rl.refillPerSec}/s per connection; slow down`, id),
+        startedMs,
+      );
+    }
+    // Fault signature-prefix: only the first 64 characters of the signature are looked at.
+    if (this.faults.signaturePrefix) truncateSignatures(env);
+    const ctx = this.verifyCtx;
+    ctx.nowMs = Date.now();
+    const verified = verifyEnvelope(this.config.auth, this.config.secret, env, ctx);
+    if (!verified.ok) return conn.reply(rejectedReply(verified.reason, verified.error, verified.id), startedMs);
+    let signalValue = verified.signal;
+    if (verified.nonce !== undefined) {
+      // Fault no-replay-check: nonces are neither checked nor remembered.
+      const check = this.faults.noReplayCheck ? 'fresh' : this.nonces.checkAndRecord(verified.nonce, env.ts as number);
+      if (check === 'replay') {
+        return conn.reply(rejectedReply('REPLAY_DETECTED', `nonce "${verified.nonce}" was already used within the timestamp window`, id), startedMs);
+      }
+      if (check === 'full') {
+        return conn.reply(
+          rejectedReply('RATE_LIMITED', `replay cache full (${this.config.replayCacheMaxEntries} nonces in the window): slow down`, id),
+          startedMs,
+        );
+      }
+      const body2 = decodeV2Body(verified.v2Body!);
+      if (!body2.ok) return conn.reply(rejectedReply('IPC_ERROR', body2.error, id), startedMs);
+      signalValue = body2.value;
+    }
+    const parsed = parseSignal(signalValue);
+    if (!parsed.ok) return conn.reply(rejectedReply('INVALID_SIGNAL', `invalid signal: ${parsed.error}`, id), startedMs);
+    const signal = parsed.signal;
+    let reply: ReplyBody;
+    let delayMs = 0;
+    switch (signal.type) {
+      case 'STATUS':
+        reply = { accepted: true, status: this.getStatus() };
+        break;
+      case 'PREPARE':
+        reply = this.book.prepare(signal);
+        delayMs = signal.delay_ms ?? 0;
+        break;
+      case 'CONFIRM': {
+        // Fault confirm-twice: a retried CONFIRM executes again.
+        const outcome = this.faults.confirmTwice ? this.book.confirmAgain(signal.signal_id) : this.book.confirm(signal.signal_id);
+        if ('accepted' in outcome && outcome.duplicate !== true) this.metrics.recordExecution();
+        reply = outcome;
+        delayMs = signal.delay_ms ?? 0;
+        break;
+      }
+      case 'ABORT':
+        reply = this.book.abort(signal.signal_id);
+        delayMs = signal.delay_ms ?? 0;
+        break;
+    }
+    if (id !== undefined) reply.id = id;
+    if (delayMs > 0) conn.replyLater(reply, startedMs, delayMs);
+    else conn.reply(reply, startedMs);
+  }
+
+  private onConnection(socket: net.Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    if (this.connections.size >= this.config.maxConnections) {
+      socket.on('error', () => undefined);
+      // Fault silent-connection-limit: close without the rejection frame.
+      if (this.faults.silentConnectionLimit) {
+        socket.destroy();
+        return;
+      }
+      const frame = this.encodeReply(
+        rejectedReply('MAX_CONNECTIONS_REACHED', `connection limit reached (${this.config.maxConnections} connections): retry later`),
+        true,
+      );
+      socket.once('finish', () => socket.destroy());
+      socket.end(frame);
+      return;
+    }
+    const c = this.config;
+    const conn = new Connection(
+      this,
+      socket,
+      createFrameDecoder(this.decodeFraming),
+      c.rateLimit === undefined ? undefined : new TokenBucket(c.rateLimit),
+      c.writeHighWaterBytes,
+      !this.faults.unorderedReplies,
+    );
+    this.connections.add(conn);
+    if (c.idleTimeoutMs > 0) socket.setTimeout(c.idleTimeoutMs);
+  }
+
+  private closeListener(): void {
+    const server = this.server;
+    if (server === undefined) return;
+    const path = this.config.socketPath;
+    // Fault keeps-socket-file: keep a hard link to the socket inode and put it back after close.
+    const keepPath = this.faults.keepsSocketFile ? `${path}.keep-${process.pid}` : undefined;
+    if (keepPath !== undefined) linkSync(path, keepPath);
+    server.close(); // libuv unlinks the path here
+    this.removeOwnSocketFile();
+    if (keepPath !== undefined) renameSync(keepPath, path);
+  }
+
+  /** Unlinks the socket path if it is still the inode this server created. */
+  private removeOwnSocketFile(): void {
+    const own = this.socketStats;
+    if (own === undefined) return;
+    try {
+      const now = statSync(this.config.socketPath);
+      if (now.ino === own.ino && now.dev === own.dev) unlinkSync(this.config.socketPath);
+    } catch {
+      // already gone
+    }
+  }
+
+  private maybeFinishStop(): void {
+    if (this.finishStop !== undefined && this.connections.size === 0) this.finishStop();
+  }
+}
+
+/** A reply waiting for its `delay_ms` (§6.9). */
+class PendingReply {
+  frame: Buffer | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+  constructor(
+    readonly conn: Connection,
+    readonly reply: ReplyBody,
+    readonly startedMs: number,
+  ) {}
+}
+
+function onPendingDue(pending: PendingReply): void {
+  pending.conn.completePending(pending);
+}
+
+/**
+ * One accepted connection: decodes frames, keeps replies in request order,
+ * batches writes, applies backpressure (§7.2), idle timeout (§7.3) and the
+ * close rules (§5.6, §7.4).
+ */
+class Connection {
+  /** Replies behind a pending one (ordered mode only); Buffers are ready frames. */
+  private queue: (Buffer | PendingReply)[] = [];
+  /** Pending replies not yet completed. */
+  private readonly pending = new Set<PendingReply>();
+  /** Frames produced by the current 'data' event, written once at its end. */
+  private batch: Buffer[] = [];
+  /** A closing reply was produced: read nothing more, end once everything is flushed. */
+  private closeAfterFlush = false;
+  private peerEnded = false;
+  private ended = false;
+  private readPaused = false;
+
+  constructor(
+    private readonly server: FastPathServer,
+    private readonly socket: net.Socket,
+    private readonly decoder: ReturnType<typeof createFrameDecoder>,
+    readonly bucket: TokenBucket | undefined,
+    private readonly highWaterBytes: number,
+    private readonly ordered: boolean,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('drain', () => this.onDrain());
+    socket.on('timeout', () => this.onIdle());
+    socket.on('finish', () => socket.destroy());
+    socket.on('error', () => undefined); // EPIPE/ECONNRESET from a vanished peer; 'close' follows
+    socket.on('close', () => this.onClose());
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closeAfterFlush || this.ended) return;
+    const events = this.decoder.push(chunk);
+    const server = this.server;
+    for (let i = 0; i < events.length; i++) {
+      server.handleEvent(this, events[i]!);
+      if (this.closeAfterFlush) break;
+    }
+    this.flushBatch();
+  }
+
+  /** A reply ready now. */
+  reply(body: ReplyBody, startedMs: number): void {
+    const frame = this.server.finalizeReply(body, startedMs, false);
+    if (this.pending.size === 0 || !this.ordered) this.batch.push(frame);
+    else this.queue.push(frame);
+  }
+
+  /** A reply due after `delayMs` (§6.9); later replies wait behind it (§5.2). */
+  replyLater(body: ReplyBody, startedMs: number, delayMs: number): void {
+    const pending = new PendingReply(this, body, startedMs);
+    this.pending.add(pending);
+    if (this.ordered) this.queue.push(pending);
+    pending.timer = setTimeout(onPendingDue, delayMs, pending);
+  }
+
+  /** A reply after which the connection closes (§5.6): nothing more is read. */
+  replyAndClose(body: ReplyBody, startedMs: number): void {
+    this.closeAfterFlush = true;
+    this.socket.pause();
+    const frame = this.server.finalizeReply(body, startedMs, true);
+    if (this.pending.size === 0 || !this.ordered) this.batch.push(frame);
+    else this.queue.push(frame);
+  }
+
+  completePending(pending: PendingReply): void {
+    pending.timer = undefined;
+    this.pending.delete(pending);
+    if (this.ended) return;
+    pending.frame = this.server.finalizeReply(pending.reply, pending.startedMs, false);
+    if (!this.ordered) {
+      this.write(pending.frame);
+      return;
+    }
+    const queue = this.queue;
+    let n = 0;
+    while (n < queue.length) {
+      const item = queue[n]!;
+      if (item instanceof PendingReply) {
+        if (item.frame === undefined) break;
+        queue[n] = item.frame;
+      }
+      n++;
+    }
+    if (n === 0) return;
+    const ready = queue.splice(0, n) as Buffer[];
+    this.write(ready.length === 1 ? ready[0]! : Buffer.concat(ready));
+  }
+
+  /** §7.4: close now when idle, else once the replies in flight are flushed. */
+  beginShutdown(): void {
+    if (this.ended) return;
+    if (this.pending.size === 0 && this.queue.length === 0) this.endSocket(undefined);
+  }
+
+  /** Forces the connection closed (deadline passed, or fault drops-in-flight). */
+  destroy(): void {
+    this.clearPending();
+    this.ended = true;
+    this.socket.destroy();
+  }
+
+  private flushBatch(): void {
+    const batch = this.batch;
+    if (batch.length === 0) {
+      if (this.shouldEnd()) this.endSocket(undefined);
+      return;
+    }
+    this.batch = [];
+    this.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+  }
+
+  private write(data: Buffer): void {
+    if (this.ended) return;
+    if (this.shouldEnd()) {
+      this.endSocket(data);
+      return;
+    }
+    const socket = this.socket;
+    socket.write(data);
+    if (!this.readPaused && socket.writableLength > this.highWaterBytes) {
+      this.readPaused = true;
+      socket.pause();
+    }
+  }
+
+  /** True when nothing is pending and the connection must close once flushed. */
+  private shouldEnd(): boolean {
+    return (this.closeAfterFlush || this.peerEnded || this.server.stopping) && this.pending.size === 0 && this.queue.length === 0;
+  }
+
+  private endSocket(data: Buffer | undefined): void {
+    this.ended = true;
+    if (data === undefined) this.socket.end();
+    else this.socket.end(data);
+    // 'finish' (everything handed to the kernel) then destroys the socket.
+  }
+
+  private onDrain(): void {
+    if (this.readPaused && !this.closeAfterFlush && !this.ended) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  private onEnd(): void {
+    // The peer will send nothing more; a partial frame is discarded (§3.1.2). Reply to what was read, then close.
+    this.peerEnded = true;
+    if (!this.ended && this.shouldEnd()) this.endSocket(undefined);
+  }
+
+  private onIdle(): void {
+    // §7.3: only when no reply is pending.
+    if (this.ended || this.pending.size > 0 || this.queue.length > 0 || this.socket.writableLength > 0) return;
+    this.endSocket(undefined);
+  }
+
+  private onClose(): void {
+    this.clearPending();
+    this.ended = true;
+    this.server.onConnectionClosed(this);
+  }
+
+  private clearPending(): void {
+    for (const p of this.pending) clearTimeout(p.timer);
+    this.pending.clear();
+    this.queue = [];
+  }
+}
+
+/** Fault signature-prefix: keeps only the first 64 characters of `signature` / `sig`. */
+function truncateSignatures(env: Record<string, unknown>): void {
+  if (typeof env.signature === 'string' && env.signature.length > 64) env.signature = env.signature.slice(0, 64);
+  if (typeof env.sig === 'string' && env.sig.length > 64) env.sig = env.sig.slice(0, 64);
+}
+
+/** The envelope id of a frame body, when it decodes (for SHUTTING_DOWN replies, §5.3). */
+function peekId(codec: FramingSpec['codec'], body: Buffer): EnvelopeId | undefined {
+  const decoded = decodeBody(codec, body);
+  if (!decoded.ok || !isPlainObject(decoded.value)) return undefined;
+  return readEnvelopeId(decoded.value) ?? undefined;
+}
+
+/** §2.3 / §2.4: removes a stale socket file; refuses a live socket or a non-socket. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let stats: Stats;
+  try {
+    stats = await fsp.lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw fpError('FP_CONFIG_INVALID', `cannot inspect socket path ${path}: ${(err as Error).message}`, { socketPath: path }, err);
+  }
+  if (!stats.isSocket()) {
+    throw fpError(
+      'FP_SOCKET_NOT_SOCKET',
+      `${path} exists and is not a socket (it is ${describeFileType(stats)}): refusing to remove it; choose another --socket path`,
+      { socketPath: path },
+    );
+  }
+  const probe = await probeSocket(path);
+  if (probe === 'live') {
+    throw fpError(
+      'FP_SOCKET_IN_USE',
+      `a server is already listening on ${path} (a test connection succeeded): stop it first or choose another --socket path`,
+      { socketPath: path },
+    );
+  }
+  if (probe === 'refused') {
+    try {
+      await fsp.unlink(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw fpError('FP_CONFIG_INVALID', `cannot remove stale socket file ${path}: ${(err as Error).message}`, { socketPath: path }, err);
+      }
+    }
+  }
+}
+
+/** Connects to an existing socket file: `live` (accepted), `refused` (stale), `gone` (removed meanwhile). */
+function probeSocket(path: string): Promise<'live' | 'refused' | 'gone'> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection(path);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve('live'); // a socket that neither accepts nor refuses has a process behind it
+    }, STALE_PROBE_TIMEOUT_MS);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve('live');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err.code === 'ECONNREFUSED') resolve('refused');
+      else if (err.code === 'ENOENT') resolve('gone');
+      else reject(fpError('FP_SOCKET_IN_USE', `cannot probe existing socket ${path} (${err.code ?? err.message}): remove it if no server uses it, or choose another --socket path`, { socketPath: path }, err));
+    });
+  });
+}
+
+function listenError(path: string, err: NodeJS.ErrnoException): Error {
+  if (err.code === 'EADDRINUSE') {
+    return fpError('FP_SOCKET_IN_USE', `${path} was taken by another process while starting: stop it or choose another --socket path`, { socketPath: path }, err);
+  }
+  return fpError('FP_CONFIG_INVALID', `cannot listen on ${path}: ${err.code ?? ''} ${err.message}; check that the directory exists and is writable`, { socketPath: path }, err);
+}
+
+function describeFileType(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isSymbolicLink()) return 'a symbolic link';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isFile()) return 'a regular file';
+  return 'not a socket';
+}
