@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import type { ConformanceCase } from '../harness/case.js';
 import { formatConsoleReport, ProgressTracker } from '../harness/console-report.js';
+import { probeSocket } from '../harness/launcher.js';
 import { buildIndex, defaultReportDir, displayPath, writeReports } from '../harness/report-json.js';
 import { DEFAULT_JOBS, listCases, runConformance, selectCases, type CaseListing } from '../harness/runner.js';
 import { resolveTarget } from '../harness/targets.js';
@@ -17,11 +18,15 @@ const MAX_JOBS = 64;
 const MAX_CASE_TIMEOUT_MS = 3_600_000;
 
 function intFlag(flag: string, min: number, max: number) {
-  return z
-    .string()
-    .refine((s) => /^\d+$/.test(s.trim()), { message: `${flag} must be a whole number from ${min} to ${max}` })
-    .transform((s) => Number(s.trim()))
-    .refine((n) => n >= min && n <= max, { message: `${flag} must be a whole number from ${min} to ${max}` });
+  return z.string().transform((text, ctx) => {
+    const trimmed = text.trim();
+    const value = /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+    if (!(value >= min && value <= max)) {
+      ctx.addIssue({ code: 'custom', message: `${flag} must be a whole number from ${min} to ${max}, got "${text}"` });
+      return z.NEVER;
+    }
+    return value;
+  });
 }
 
 const globs = (flag: string) =>
@@ -43,6 +48,7 @@ export const ConformOptionsSchema = z.object({
   jobs: intFlag('--jobs', 1, MAX_JOBS),
   caseTimeoutMs: intFlag('--case-timeout-ms', 1, MAX_CASE_TIMEOUT_MS).optional(),
 });
+/** Validated options of `fastpath conform`. */
 export type ConformOptions = z.infer<typeof ConformOptionsSchema>;
 
 /**
@@ -101,6 +107,14 @@ export async function conformAction(opts: ConformOptions, cases: readonly Confor
     const rows = listCases(cases, target.modes, opts.cases, opts.exclude);
     process.stdout.write(opts.json === true ? `${JSON.stringify(rows, null, 2)}\n` : formatCaseList(rows, target.modes.length));
     return;
+  }
+
+  if (target.spawn === undefined && target.socketPath !== undefined) {
+    // Nothing to run against: say so at once instead of writing an empty report.
+    const probe = await probeSocket(target.socketPath);
+    if (probe !== 'connected') {
+      throw fpError('FP_TARGET_UNREACHABLE', `cannot connect to ${target.socketPath} (${probe}); is the server running?`);
+    }
   }
 
   const tracker = new ProgressTracker();

@@ -170,9 +170,10 @@ export interface RunServeOptions {
  */
 export async function runServe(config: ServerConfig, options: RunServeOptions = {}): Promise<FastPathServer> {
   const server = new FastPathServer(config);
-  await server.start();
-  const out = options.out ?? process.stdout;
-  out.write(`${options.commandName ?? 'fastpath serve'}: listening on ${server.socketPath} (framing ${server.framingName}, auth ${server.auth}${options.readyDetail ?? ''})\n`);
+  // Handlers go in before the socket accepts anything: a supervisor may send
+  // SIGTERM as soon as it sees the server ready (§7.4), and Node's default
+  // action would kill the process without draining or unlinking the socket.
+  let started: Promise<void> | undefined;
   if (options.handleSignals ?? true) {
     const exit = options.exit ?? ((code: number) => process.exit(code));
     let signalled = false;
@@ -182,14 +183,22 @@ export async function runServe(config: ServerConfig, options: RunServeOptions = 
         return;
       }
       signalled = true;
-      server.stop(server.config.shutdownDeadlineMs).then(
-        () => exit(0),
-        () => exit(1),
-      );
+      const ready = started ?? Promise.resolve();
+      ready
+        .catch(() => undefined)
+        .then(() => server.stop(server.config.shutdownDeadlineMs))
+        .then(
+          () => exit(0),
+          () => exit(1),
+        );
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
+  started = server.start();
+  await started;
+  const out = options.out ?? process.stdout;
+  out.write(`${options.commandName ?? 'fastpath serve'}: listening on ${server.socketPath} (framing ${server.framingName}, auth ${server.auth}${options.readyDetail ?? ''})\n`);
   return server;
 }
 

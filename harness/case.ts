@@ -7,6 +7,9 @@ import type { AuthMode, FramingSpec, SignOptions } from '../protocol/index.js';
 
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
+/** Heavy cases (see {@link ConformanceCase.heavy}) running at once in one run, across modes. */
+export const HEAVY_CASES_AT_ONCE = 2;
+
 /** OK; NON-STRICT (a SHOULD missed); FAILED (a MUST missed); INFORMATIONAL; UNIMPLEMENTED (capability not declared). */
 export type Verdict = 'OK' | 'NON-STRICT' | 'FAILED' | 'INFORMATIONAL' | 'UNIMPLEMENTED';
 export const VERDICTS: readonly Verdict[] = ['OK', 'NON-STRICT', 'FAILED', 'INFORMATIONAL', 'UNIMPLEMENTED'];
@@ -151,6 +154,12 @@ export interface ConformanceCase {
   readonly timeoutMs?: number;
   /** The case leaves the target stopped or restarted: the runner runs such cases last. */
   readonly disruptive?: boolean;
+  /**
+   * The case is CPU-heavy on both sides (e.g. 100k requests): the runner runs at most
+   * {@link HEAVY_CASES_AT_ONCE} such cases at once across concurrent modes, so their
+   * bursts do not starve the timing of every other case on a small machine.
+   */
+  readonly heavy?: boolean;
   run(ctx: CaseContext): Promise<CaseOutcome>;
 }
 

@@ -41,6 +41,7 @@ export const JsonDialectSchema = z.strictObject({
   /** The target's reason code → the spec's, e.g. `{ "BAD_SIG": "INVALID_SIGNATURE" }`. */
   reasonMap: z.record(z.string(), z.enum(REASON_CODE_LIST as [string, ...string[]])).optional(),
 });
+/** A validated JSON dialect description. */
 export type JsonDialectConfig = z.infer<typeof JsonDialectSchema>;
 
 const REASON_SET_TEXT = 'the closed set of docs/SPEC.md §5.5';
@@ -164,6 +165,7 @@ export function describeValue(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+/** The message of an Error, or the value as a string. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -29,8 +29,12 @@ export interface ExitInfo {
 export interface RunningTarget extends TargetControl {
   /** Command line (spawned) or socket (attached), for reports. */
   readonly description: string;
-  /** Restarts the target when it is dead or its socket is unreachable (after a disruptive case). */
-  ensureReady(): Promise<void>;
+  /**
+   * Restarts the target when its process is dead, or (with `probe`) when its socket
+   * does not accept a connection. The runner probes only after a disruptive case, so
+   * ordinary cases see no extra connection.
+   */
+  ensureReady(opts?: { probe?: boolean }): Promise<void>;
   /** Stops the target (spawned: SIGTERM, SIGKILL after the grace period) and removes its temp dir. */
   stop(): Promise<StopResult>;
   /** Last `maxChars` of what the target wrote to stderr. */
@@ -129,7 +133,14 @@ export function stderrSummary(text: string, maxChars = 600): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
 
-/** Tries one connection: 'connected' (closed at once) or the errno code. */
+/** How long a probe waits for the server to close its side after the probe's FIN. */
+const PROBE_CLOSE_WAIT_MS = 500;
+
+/**
+ * Tries one connection: 'connected' or the errno code. A connection is closed
+ * politely (FIN, then a bounded wait for the server's close) so that a server
+ * counting connections has let it go before anyone connects next.
+ */
 export function probeSocket(socketPath: string, timeoutMs = 1_000): Promise<'connected' | string> {
   return new Promise((resolvePromise) => {
     const sock = connect(socketPath);
@@ -137,12 +148,22 @@ export function probeSocket(socketPath: string, timeoutMs = 1_000): Promise<'con
       sock.destroy();
       resolvePromise('ETIMEDOUT');
     }, timeoutMs);
+    let connected = false;
     sock.once('connect', () => {
+      connected = true;
       clearTimeout(timer);
-      sock.destroy();
-      resolvePromise('connected');
+      const done = (): void => {
+        clearTimeout(closeTimer);
+        sock.destroy();
+        resolvePromise('connected');
+      };
+      const closeTimer = setTimeout(done, PROBE_CLOSE_WAIT_MS);
+      sock.once('close', done);
+      sock.resume();
+      sock.end();
     });
-    sock.once('error', (err: NodeJS.ErrnoException) => {
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      if (connected) return; // a reset after connecting still counts; 'close' follows
       clearTimeout(timer);
       sock.destroy();
       resolvePromise(err.code ?? err.message);
@@ -154,25 +175,38 @@ export function probeSocket(socketPath: string, timeoutMs = 1_000): Promise<'con
 const liveChildren = new Set<ChildProcess>();
 const liveTempDirs = new Set<string>();
 let exitHookInstalled = false;
+function cleanupNow(): void {
+  for (const child of liveChildren) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  liveChildren.clear();
+  for (const dir of liveTempDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+  }
+  liveTempDirs.clear();
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of liveChildren) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    for (const dir of liveTempDirs) {
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        // best effort
-      }
-    }
-  });
+  process.once('exit', cleanupNow);
+  // Killed by a signal, 'exit' does not run: clean up, then die of the same signal.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = (): void => {
+      cleanupNow();
+      process.removeListener(sig, onSignal);
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
 }
 
 async function makeTempDir(): Promise<string> {
@@ -408,8 +442,8 @@ export class SpawnedTarget implements RunningTarget {
     this.event(`target restarted (pid ${String(this.pid)})`);
   }
 
-  async ensureReady(): Promise<void> {
-    if (this.alive && (await probeSocket(this.socketPath)) === 'connected') return;
+  async ensureReady(opts: { probe?: boolean } = {}): Promise<void> {
+    if (this.alive && (opts.probe !== true || (await probeSocket(this.socketPath)) === 'connected')) return;
     await this.restart({ removeStaleSocket: true });
   }
 
@@ -490,15 +524,15 @@ export class AttachedTarget implements RunningTarget {
     this.notSpawned(`send ${sig}`);
   }
 
-  waitExit(): Promise<never> {
+  async waitExit(): Promise<never> {
     return this.notSpawned('wait for its exit');
   }
 
-  restart(): Promise<never> {
+  async restart(): Promise<never> {
     return this.notSpawned('restart it');
   }
 
-  spawnSecondInstance(): Promise<never> {
+  async spawnSecondInstance(): Promise<never> {
     return this.notSpawned('spawn a second instance');
   }
 
@@ -511,10 +545,11 @@ export class AttachedTarget implements RunningTarget {
   }
 
   /**
-   * Checks that the socket accepts a connection.
+   * With `probe`, checks that the socket accepts a connection.
    * @throws FastPathError FP_TARGET_UNREACHABLE with the errno.
    */
-  async ensureReady(): Promise<void> {
+  async ensureReady(opts: { probe?: boolean } = {}): Promise<void> {
+    if (opts.probe !== true) return;
     const probe = await probeSocket(this.socketPath);
     if (probe !== 'connected') {
       throw fpError('FP_TARGET_UNREACHABLE', `target "${this.name}": cannot connect to ${this.socketPath} (${probe}); is the server running?`);
@@ -583,7 +618,7 @@ export async function startTarget(target: ResolvedTarget, mode: ModeInfo): Promi
   if (target.socketPath === undefined) throw fpError('FP_TARGET_INVALID', `target "${target.name}" has neither spawn nor socket`);
   const attached = new AttachedTarget(target.name, target.socketPath, target.pid);
   try {
-    await attached.ensureReady();
+    await attached.ensureReady({ probe: true });
   } catch (err) {
     throw fpError('FP_TARGET_UNREACHABLE', errorMessage(err));
   }

@@ -14,6 +14,7 @@ import type {
   Verdict,
   WireConnection,
 } from './case.js';
+import { HEAVY_CASES_AT_ONCE } from './case.js';
 import { errorMessage, type Dialect } from './dialect.js';
 import { probeSocket, startTarget, type RunningTarget } from './launcher.js';
 import type { ResolvedTarget } from './targets.js';
@@ -28,8 +29,12 @@ import { WireLog, type WireLogEntry } from './wire-log.js';
 
 /** Budget of a case that does not set `timeoutMs`. */
 export const DEFAULT_CASE_TIMEOUT_MS = 10_000;
-/** Modes run at once, each against its own target process. */
-export const DEFAULT_JOBS = 3;
+/**
+ * Modes run at once, each against its own target process. Cases spend most of
+ * their time waiting on timers (TTL, idle timeout, drain deadline), not on CPU, so
+ * the nine reference modes run together even on two cores.
+ */
+export const DEFAULT_JOBS = 9;
 
 /** Counts per verdict plus totals. */
 export type Summary = { total: number; durationMs: number } & Record<Verdict, number>;
@@ -86,11 +91,13 @@ export interface ConformanceResult {
   readonly runtime: { readonly node: string; readonly platform: string; readonly arch: string; readonly clock: 'performance.now' };
 }
 
+/** Progress of a run, for console status lines. */
 export type ProgressEvent =
   | { readonly type: 'mode-start'; readonly mode: string; readonly total: number }
   | { readonly type: 'case-done'; readonly mode: string; readonly done: number; readonly total: number; readonly result: CaseResult }
   | { readonly type: 'mode-done'; readonly mode: string; readonly result: ModeResult };
 
+/** Options of {@link runConformance}. */
 export interface RunOptions {
   readonly target: ResolvedTarget;
   readonly cases: readonly ConformanceCase[];
@@ -221,6 +228,11 @@ export function missingCapability(c: ConformanceCase, capabilities: Capabilities
   return undefined;
 }
 
+/** How long the runner waits for the server to close a case's connections after the case. */
+const CLOSE_WAIT_MS = 500;
+/** Pause after resetting the connections of a timed-out case. */
+const ABORT_SETTLE_MS = 100;
+
 /** A summary with every count at zero. */
 export function emptySummary(): Summary {
   return { total: 0, OK: 0, 'NON-STRICT': 0, FAILED: 0, INFORMATIONAL: 0, UNIMPLEMENTED: 0, durationMs: 0 };
@@ -304,6 +316,24 @@ interface ContextDeps {
   readonly ids: IdSource;
 }
 
+/** A counting semaphore: at most `capacity` holders at once, FIFO. */
+class Gate {
+  private holders = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly capacity: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.holders >= this.capacity) await new Promise<void>((wake) => this.waiting.push(wake));
+    else this.holders++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); // hand our slot over
+      else this.holders--;
+    }
+  }
+}
+
 /** The {@link CaseContext} of one case; closes its connections when the case ends. */
 class RunnerCaseContext implements CaseContext {
   readonly mode: ModeInfo;
@@ -385,11 +415,18 @@ class RunnerCaseContext implements CaseContext {
     return new Promise((res) => setTimeout(res, ms));
   }
 
-  /** Ends the case: no more connections or lifecycle actions; open connections are reset. */
-  finish(): void {
+  /**
+   * Ends the case: no more connections or lifecycle actions. Open connections are
+   * closed gracefully (FIN, then wait for the server's close, so a server counting
+   * connections has let them go before the next case), or reset at once when `abort`.
+   */
+  async finish(abort: boolean): Promise<void> {
     this.finished = true;
     this.target.finished = true;
+    if (!abort) await Promise.all(this.conns.map((conn) => conn.closeGracefully(CLOSE_WAIT_MS)));
     for (const conn of this.conns) conn.destroy();
+    // A reset gives no confirmation that the server saw it: leave it a moment.
+    if (abort && this.conns.length > 0) await this.sleep(ABORT_SETTLE_MS);
   }
 }
 
@@ -401,13 +438,14 @@ interface CaseRunEnv {
   readonly caseTimeoutMs: number;
   readonly readTimeoutMs: number | undefined;
   readonly ids: IdSource;
+  readonly heavyGate: Gate;
 }
 
 function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-async function runOneCase(c: ConformanceCase, env: CaseRunEnv): Promise<CaseResult> {
+async function runOneCase(c: ConformanceCase, env: CaseRunEnv, probeFirst: boolean): Promise<CaseResult> {
   const startedAt = new Date().toISOString();
   const base = { id: c.id, mode: env.mode.label, section: c.section, level: c.level, description: c.description, expected: c.expected, startedAt };
   const missing = missingCapability(c, env.resolved.capabilities, env.running.spawned);
@@ -420,7 +458,7 @@ async function runOneCase(c: ConformanceCase, env: CaseRunEnv): Promise<CaseResu
   const pidBefore = env.running.pid;
   let readyError: string | undefined;
   try {
-    await env.running.ensureReady();
+    await env.running.ensureReady({ probe: probeFirst });
   } catch (err) {
     readyError = errorMessage(err);
   }
@@ -439,7 +477,7 @@ async function runOneCase(c: ConformanceCase, env: CaseRunEnv): Promise<CaseResu
       verdict,
       durationMs: roundMs(performance.now() - t0),
       actual,
-      wireLog: log.entries,
+      wireLog: [...log.entries],
       wireLogDropped: { entries: log.droppedEntries, bytes: log.droppedBytes },
       ...(tail !== '' ? { stderrTail: tail } : {}),
     };
@@ -489,7 +527,8 @@ async function runOneCase(c: ConformanceCase, env: CaseRunEnv): Promise<CaseResu
       result = finishResult(verdictFor(c.level, outcome, env.strict), outcome.actual);
     }
   }
-  ctx.finish();
+  // The result (and its copy of the wire log) is taken first: closing is the runner's business.
+  await ctx.finish(first.kind === 'timeout');
   env.running.setEventSink(undefined, t0);
   return result;
 }
@@ -499,7 +538,7 @@ export function orderCases(cases: readonly ConformanceCase[]): ConformanceCase[]
   return [...cases.filter((c) => c.disruptive !== true), ...cases.filter((c) => c.disruptive === true)];
 }
 
-async function runMode(mode: ModeInfo, cases: readonly ConformanceCase[], opts: RunOptions, ids: IdSource): Promise<ModeResult> {
+async function runMode(mode: ModeInfo, cases: readonly ConformanceCase[], opts: RunOptions, ids: IdSource, heavyGate: Gate): Promise<ModeResult> {
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const applicable = orderCases(cases.filter((c) => safeApplies(c, mode)));
@@ -528,9 +567,13 @@ async function runMode(mode: ModeInfo, cases: readonly ConformanceCase[], opts: 
       caseTimeoutMs: opts.caseTimeoutMs ?? DEFAULT_CASE_TIMEOUT_MS,
       readTimeoutMs: opts.readTimeoutMs,
       ids,
+      heavyGate,
     };
+    let previousDisruptive = false;
     for (const c of applicable) {
-      const r = await runOneCase(c, env);
+      const probe = previousDisruptive;
+      const r = c.heavy === true ? await env.heavyGate.run(() => runOneCase(c, env, probe)) : await runOneCase(c, env, probe);
+      previousDisruptive = c.disruptive === true;
       results.push(r);
       opts.onProgress?.({ type: 'case-done', mode: mode.label, done: results.length, total: applicable.length, result: r });
     }
@@ -574,7 +617,8 @@ export async function runConformance(opts: RunOptions): Promise<ConformanceResul
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const ids = new IdSource();
-  const modes = await pool(opts.target.modes, jobs, (mode) => runMode(mode, selected, opts, ids));
+  const heavyGate = new Gate(HEAVY_CASES_AT_ONCE);
+  const modes = await pool(opts.target.modes, jobs, (mode) => runMode(mode, selected, opts, ids, heavyGate));
   const all = modes.flatMap((m) => m.cases);
   return {
     target: {

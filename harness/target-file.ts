@@ -50,6 +50,7 @@ const framingName = z.string().superRefine((value, ctx) => {
   }
 });
 
+/** One framing + auth combination a target supports. */
 export const ModeSchema = z.strictObject({ framing: framingName, auth: z.enum(AUTH_MODES) });
 
 const baseShape = {
@@ -91,7 +92,9 @@ export const TargetFileSchema = z.strictObject({ ...baseShape, dialect: JsonDial
 
 /** A validated target description (from JSON, or a module with its dialect split off). */
 export type TargetDescription = z.infer<typeof TargetFileSchema>;
+/** Capabilities as declared in a target file. */
 export type TargetCapabilities = z.infer<typeof CapabilitiesSchema>;
+/** A mode as declared in a target file. */
 export type TargetMode = z.infer<typeof ModeSchema>;
 
 /** A loaded target file: its description, its dialect, and where it lives. */

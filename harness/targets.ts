@@ -60,6 +60,7 @@ export interface TargetOptions {
   readonly pid?: number | undefined;
 }
 
+/** Time a spawned target has to accept its first connection, unless its file says otherwise. */
 export const DEFAULT_READY_TIMEOUT_MS = 5_000;
 const REFERENCE_READY_TIMEOUT_MS = 10_000;
 
@@ -276,7 +277,14 @@ export function targetFromFile(loaded: LoadedTargetFile, opts: TargetOptions = {
  * @throws FastPathError FP_USAGE / FP_TARGET_INVALID with a one-line message per problem.
  */
 export async function resolveTarget(spec: string = 'reference', opts: TargetOptions = {}): Promise<ResolvedTarget> {
-  if (spec === 'reference') return referenceTarget(opts);
+  if (spec === 'reference') {
+    const target = referenceTarget(opts);
+    const entry = target.spawn?.args[0];
+    if (entry !== undefined && !existsSync(entry)) {
+      throw fpError('FP_TARGET_START_FAILED', `the reference server is not built: ${entry} is missing (run npm run build)`);
+    }
+    return target;
+  }
   if (spec.startsWith('unix:')) return attachTarget(spec.slice('unix:'.length), opts);
   try {
     const loaded = await loadTargetFile(spec);

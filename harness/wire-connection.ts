@@ -29,6 +29,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const END_WAIT_MS = 500;
 const REPLY_SUMMARY_CHARS = 300;
 
+/** What a connection needs: where, how to frame and sign, how to classify, where to log. */
 export interface WireConnectionOptions {
   readonly socketPath: string;
   readonly mode: ModeInfo;
@@ -62,7 +63,12 @@ function summarize(reply: ClassifiedReply): string {
 function jsonPreview(value: unknown): string {
   let text: string;
   try {
-    text = JSON.stringify(value, (_k, v: unknown) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v)) ?? String(value);
+    // Buffers are seen before their toJSON() runs through the holder object.
+    text =
+      JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
+        const original = this[key];
+        return original instanceof Uint8Array ? `<${original.length} bytes>` : v;
+      }) ?? String(value);
   } catch {
     text = String(value);
   }
@@ -299,6 +305,20 @@ export class SocketWireConnection implements WireConnection {
   destroy(): void {
     if (this.closed) return;
     this.markClosed('client closed the connection');
+  }
+
+  /**
+   * Closes the way a polite client does: sends FIN and waits (at most `timeoutMs`)
+   * for the server to close its side, so the server has seen the close before the
+   * next case connects; then resets whatever is left. Used by the runner after a case.
+   */
+  async closeGracefully(timeoutMs: number): Promise<void> {
+    if (!this.closed) {
+      this.socket.resume();
+      this.socket.end();
+      await this.waitCloseQuiet(timeoutMs);
+    }
+    this.destroy();
   }
 }
 

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 
 export type WireDirection = 'out' | 'in' | 'note' | 'event';
 
+/** One entry of a wire log. */
 export interface WireLogEntry {
   readonly dir: WireDirection;
   /** ms since the case started. */
@@ -22,6 +23,7 @@ export interface WireLogEntry {
   readonly truncated?: boolean;
 }
 
+/** Caps that keep a wire log bounded. */
 export interface WireLogLimits {
   /** Bytes of payload shown per entry (default 4096). */
   readonly previewBytes: number;
@@ -29,6 +31,7 @@ export interface WireLogLimits {
   readonly totalChars: number;
 }
 
+/** 4 KiB shown per entry, 256 KiB of previews per case. */
 export const DEFAULT_WIRE_LOG_LIMITS: WireLogLimits = { previewBytes: 4_096, totalChars: 256 * 1024 };
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
@@ -59,9 +62,16 @@ export function previewBytes(bytes: Uint8Array, maxBytes: number): { encoding: '
   return { encoding: 'hex', preview: Buffer.from(shown.buffer, shown.byteOffset, shown.byteLength).toString('hex'), truncated };
 }
 
-/** A bounded log of one case. */
+/** Entries kept after the total cap is reached, so the end of a long case stays visible. */
+const TAIL_ENTRIES = 64;
+
+/**
+ * A bounded log of one case: entries are kept until the total cap, then only the
+ * last {@link TAIL_ENTRIES}; the ones in between are counted as dropped.
+ */
 export class WireLog {
   private readonly list: WireLogEntry[] = [];
+  private tail: WireLogEntry[] = [];
   private chars = 0;
   /** Entries not kept because the total cap was reached. */
   droppedEntries = 0;
@@ -79,13 +89,17 @@ export class WireLog {
   }
 
   private push(entry: WireLogEntry): void {
-    if (this.chars + entry.preview.length > this.limits.totalChars) {
-      this.droppedEntries++;
-      this.droppedBytes += entry.bytes;
+    if (this.tail.length === 0 && this.chars + entry.preview.length <= this.limits.totalChars) {
+      this.chars += entry.preview.length;
+      this.list.push(entry);
       return;
     }
-    this.chars += entry.preview.length;
-    this.list.push(entry);
+    this.tail.push(entry);
+    if (this.tail.length > TAIL_ENTRIES) {
+      const dropped = this.tail.shift()!;
+      this.droppedEntries++;
+      this.droppedBytes += dropped.bytes;
+    }
   }
 
   /** Records bytes sent (`out`) or received (`in`) on connection `conn`. */
@@ -126,7 +140,12 @@ export class WireLog {
     });
   }
 
+  /** The kept entries in order; where some were dropped, a note says how many. */
   get entries(): readonly WireLogEntry[] {
-    return this.list;
+    if (this.tail.length === 0) return this.list;
+    if (this.droppedEntries === 0) return [...this.list, ...this.tail];
+    const gap = `… ${this.droppedEntries} entries (${this.droppedBytes} bytes) not kept: the log of this case exceeded ${this.limits.totalChars} characters …`;
+    const marker: WireLogEntry = { dir: 'note', atMs: this.tail[0]!.atMs, bytes: gap.length, encoding: 'text', preview: gap };
+    return [...this.list, marker, ...this.tail];
   }
 }

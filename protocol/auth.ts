@@ -21,6 +21,8 @@ export type EnvelopeId = string | number;
 
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
+/** With the u flag a surrogate pair is one code point, so this matches only unpaired surrogates. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /** §4.5: exactly 64 hex digits, nothing before or after. */
 export function isHex64(value: unknown): value is string {
@@ -154,6 +156,10 @@ export function verifyEnvelope(mode: AuthMode, secret: string, env: unknown, ctx
   }
   if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
     return reject(id, 'IPC_ERROR', 'envelope field "body" must be a string (JSON text) or bytes (MessagePack)');
+  }
+  if (typeof body === 'string' && LONE_SURROGATE.test(body)) {
+    // A lone surrogate has no UTF-8 form: Buffer.from would sign and decode U+FFFD instead (§3.2.2: never repair).
+    return reject(id, 'IPC_ERROR', 'envelope field "body" is not well-formed Unicode (lone surrogate)');
   }
   if (!isHex64(sig)) return reject(id, 'INVALID_SIGNATURE', describeBadSignature('sig', sig));
   if (!signatureMatches(secret, v2SignedBytes(ts, nonce, body), sig)) {

@@ -179,6 +179,8 @@ describe('verifyEnvelope: order of checks (§4.6)', () => {
     ['v2: wrong sig on a stale request is INVALID_SIGNATURE, not STALE_TIMESTAMP', 'hmac-v2', { ...v2(SIGNAL, stale), sig: HEX }, 'INVALID_SIGNATURE'],
     ['v2: valid signature over another body', 'hmac-v2', { ...v2(), body: '{"type":"STATUS"}' }, 'INVALID_SIGNATURE'],
     ['v2: the sig of another ts', 'hmac-v2', { ...v2(), ts: NOW + 1 }, 'INVALID_SIGNATURE'],
+    ['v2: body with a lone surrogate, before its signature, even a "matching" one (never repaired, §3.2.2)', 'hmac-v2', JSON.parse(JSON.stringify(signEnvelope('hmac-v2', SECRET, undefined, { ts: stale, nonce: 'nonce-0001', bodyText: '{"type":"ABORT","signal_id":"a","reason":"\ud800"}' }))) as unknown, 'IPC_ERROR'],
+    ['v2: body with a surrogate pair (an emoji) is fine', 'hmac-v2', JSON.parse(JSON.stringify(v2({ type: 'ABORT', signal_id: 'a', reason: '\ud83d\ude80' }))) as unknown, 'OK'],
     ['v2: correctly signed but stale', 'hmac-v2', v2(SIGNAL, stale), 'STALE_TIMESTAMP'],
     ['v2: correctly signed, stale, body not JSON (decoded later)', 'hmac-v2', signEnvelope('hmac-v2', SECRET, undefined, { ts: stale, nonce: 'nonce-0001', bodyText: '{' }), 'STALE_TIMESTAMP'],
     ['v2: fresh and correct, body not JSON (decodeV2Body reports it)', 'hmac-v2', signEnvelope('hmac-v2', SECRET, undefined, { ts: NOW, nonce: 'nonce-0001', bodyText: '{' }), 'OK'],

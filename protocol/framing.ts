@@ -93,7 +93,7 @@ export function framingName(spec: FramingSpec): string {
   return str;
 }
 
-/** Bytes the length field adds to a body of `bodyBytes` in this framing, and the largest encodable body. */
+/** The value of the length field for a body of `bodyBytes` bytes in this framing (§3.3.1). */
 export function lpLengthFor(spec: LengthPrefixedFraming, bodyBytes: number): number {
   return spec.header.length + bodyBytes + (spec.lengthIncludes === 'frame' ? spec.prefixBytes : 0);
 }

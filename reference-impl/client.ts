@@ -2,6 +2,7 @@ import net from 'node:net';
 import { z } from 'zod';
 import {
   AUTH_MODES,
+  DEFAULT_MAX_FRAME_BYTES,
   type FramingSpec,
   type FrameDecoder,
   type PrepareSignal,
@@ -289,7 +290,9 @@ export class FastPathClient {
 
   private attach(socket: net.Socket): void {
     this.socket = socket;
-    this.decoder = createFrameDecoder(this.options.framing);
+    // maxFrameBytes limits requests; a reply (e.g. STATUS) may be longer than a small request limit.
+    const framing = this.options.framing;
+    this.decoder = createFrameDecoder({ ...framing, maxFrameBytes: Math.max(framing.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES) });
     this.closeReason = undefined;
     this.state = 'connected';
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));

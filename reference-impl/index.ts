@@ -10,6 +10,7 @@ export {
   DEFAULT_WRITE_HIGH_WATER_BYTES,
   DEFAULT_REPLAY_CACHE_MAX_ENTRIES,
   STALE_PROBE_TIMEOUT_MS,
+  CLOSE_LINGER_MS,
   type ServerConfig,
   type ResolvedServerConfig,
   type ServerStatus,

@@ -15,7 +15,6 @@ import {
   fpError,
   framingName,
   isPlainObject,
-  parseSignal,
   readEnvelopeId,
   rejectedReply,
   verifyEnvelope,
@@ -25,6 +24,7 @@ import { FramingOptionSchema, describeIssues } from './framing-option.js';
 import { Metrics, type MetricsSnapshot, roundUs } from './metrics.js';
 import { NonceCache } from './nonce-cache.js';
 import { DEFAULT_MAX_RETAINED_SIGNALS, SignalBook } from './signal-book.js';
+import { validateSignal } from './signal-validator.js';
 import { TokenBucket } from './token-bucket.js';
 
 /**
@@ -42,6 +42,8 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 
 export const DEFAULT_WRITE_HIGH_WATER_BYTES = 1_048_576;
 export const DEFAULT_REPLAY_CACHE_MAX_ENTRIES = 2_000_000;
+/** How long a closing connection keeps reading and discarding input after its last reply (§5.6 note). */
+export const CLOSE_LINGER_MS = 200;
 /** How long start() waits for a connection to an existing socket file before calling it live. */
 export const STALE_PROBE_TIMEOUT_MS = 1_000;
 
@@ -119,6 +121,9 @@ export interface ServerStatus {
 /** A reply body before encoding. */
 type ReplyBody = Record<string, unknown>;
 
+/** Encoded reply frames: text for ndjson (all chunks of a connection are then strings), bytes otherwise. */
+type WireChunk = string | Buffer;
+
 type ServerState = 'new' | 'starting' | 'listening' | 'stopping' | 'stopped';
 
 /** Fault switches, resolved once so the hot path tests a boolean. */
@@ -157,9 +162,12 @@ export class FastPathServer {
   private readonly decodeFraming: FramingSpec;
   /** Reused for every verifyEnvelope call (nowMs updated per request). */
   private readonly verifyCtx: { nowMs: number; timestampWindowMs: number };
+  /** What connections may call back into; keeps these out of the public class surface. */
+  private readonly host: ConnectionHost;
   private server: net.Server | undefined;
   private state: ServerState = 'new';
   private socketStats: Stats | undefined;
+  private startPromise: Promise<void> | undefined;
   private stopPromise: Promise<void> | undefined;
   private finishStop: (() => void) | undefined;
 
@@ -184,6 +192,12 @@ export class FastPathServer {
     // Fault no-max-frame: the decoder gets an unreachable limit.
     this.decodeFraming = this.faults.noMaxFrame ? { ...c.framing, maxFrameBytes: Number.MAX_SAFE_INTEGER } : c.framing;
     this.verifyCtx = { nowMs: 0, timestampWindowMs: c.timestampWindowMs };
+    this.host = {
+      isStopping: () => this.stopping,
+      handleEvent: (conn, event) => this.handleEvent(conn, event),
+      finalizeReply: (reply, startedMs, closing) => this.finalizeReply(reply, startedMs, closing),
+      onConnectionClosed: (conn) => this.onConnectionClosed(conn),
+    };
   }
 
   /** The socket path this server listens on. */
@@ -208,9 +222,17 @@ export class FastPathServer {
    * @throws FastPathError FP_SOCKET_IN_USE when a server answers on the path (§2.4),
    *   FP_SOCKET_NOT_SOCKET when the path is not a socket, FP_CONFIG_INVALID when it cannot bind.
    */
-  async start(): Promise<void> {
-    if (this.state !== 'new') throw fpError('FP_USAGE', `start() called on a server that is ${this.state}: create a new FastPathServer`);
+  start(): Promise<void> {
+    if (this.state !== 'new') {
+      return Promise.reject(fpError('FP_USAGE', `start() called on a server that is ${this.state}: create a new FastPathServer`));
+    }
     this.state = 'starting';
+    this.startPromise = this.listen();
+    return this.startPromise;
+  }
+
+  /** §2.3/§2.4 checks, then bind + listen under umask 0177. */
+  private async listen(): Promise<void> {
     const path = this.config.socketPath;
     try {
       await removeStaleSocket(path);
@@ -256,6 +278,18 @@ export class FastPathServer {
    */
   stop(deadlineMs: number = this.config.shutdownDeadlineMs): Promise<void> {
     if (this.stopPromise !== undefined) return this.stopPromise;
+    if (this.state === 'starting' && this.startPromise !== undefined) {
+      // Let start() finish (or fail), then stop what it started.
+      const afterStart = this.startPromise.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.stopPromise = afterStart.then(() => {
+        this.stopPromise = undefined;
+        return this.stop(deadlineMs);
+      });
+      return this.stopPromise;
+    }
     if (this.state !== 'listening') {
       this.state = 'stopped';
       this.stopPromise = Promise.resolve();
@@ -300,29 +334,31 @@ export class FastPathServer {
     this.metrics.reset();
   }
 
-  // ── internals used by Connection ──────────────────────────────────────────
+  // ── internals, reached by Connection through `host` ──────────────────────
 
-  /** @internal */
-  get stopping(): boolean {
+  private get stopping(): boolean {
     return this.state === 'stopping' || this.state === 'stopped';
   }
 
-  /** @internal */
-  onConnectionClosed(conn: Connection): void {
+  private onConnectionClosed(conn: Connection): void {
     this.connections.delete(conn);
     this.maybeFinishStop();
   }
 
-  /** @internal Encodes a reply frame; closing replies obey fault unframed-close-reply. */
-  encodeReply(reply: ReplyBody, closing: boolean): Buffer {
+  /**
+   * Encodes a reply frame; closing replies obey fault unframed-close-reply.
+   * ndjson frames are returned as text (`JSON.stringify(reply) + "\n"`, byte-identical to
+   * protocol `encodeMessage`, see server.test.ts) so a batch is one string written once.
+   */
+  private encodeReply(reply: ReplyBody, closing: boolean): WireChunk {
     const framing = this.config.framing;
     // Fault unframed-close-reply: the rejection written before a close lacks its framing.
-    if (closing && this.faults.unframedCloseReply) return encodeBody(framing.codec, reply);
-    return encodeMessage(framing, reply);
+    if (closing && this.faults.unframedCloseReply) return framing.kind === 'ndjson' ? JSON.stringify(reply) : encodeBody(framing.codec, reply);
+    return framing.kind === 'ndjson' ? `${JSON.stringify(reply)}\n` : encodeMessage(framing, reply);
   }
 
-  /** @internal Adds ipc_latency_ms to an accepted reply, counts it, and encodes it. */
-  finalizeReply(reply: ReplyBody, startedMs: number, closing: boolean): Buffer {
+  /** Adds ipc_latency_ms to an accepted reply, counts it, and encodes it. */
+  private finalizeReply(reply: ReplyBody, startedMs: number, closing: boolean): WireChunk {
     if (reply.accepted === true) {
       const latencyMs = roundUs(performance.now() - startedMs);
       reply.ipc_latency_ms = latencyMs;
@@ -333,8 +369,8 @@ export class FastPathServer {
     return this.encodeReply(reply, closing);
   }
 
-  /** @internal A frame-level event (§3) on `conn`. */
-  handleEvent(conn: Connection, event: DecodeEvent): void {
+  /** A frame-level event (§3) on `conn`. */
+  private handleEvent(conn: Connection, event: DecodeEvent): void {
     const startedMs = performance.now();
     if (this.stopping) {
       // §7.4.3: a request read after the signal.
@@ -394,7 +430,7 @@ export class FastPathServer {
       if (!body2.ok) return conn.reply(rejectedReply('IPC_ERROR', body2.error, id), startedMs);
       signalValue = body2.value;
     }
-    const parsed = parseSignal(signalValue);
+    const parsed = validateSignal(signalValue);
     if (!parsed.ok) return conn.reply(rejectedReply('INVALID_SIGNAL', `invalid signal: ${parsed.error}`, id), startedMs);
     const signal = parsed.signal;
     let reply: ReplyBody;
@@ -441,13 +477,13 @@ export class FastPathServer {
         rejectedReply('MAX_CONNECTIONS_REACHED', `connection limit reached (${this.config.maxConnections} connections): retry later`),
         true,
       );
-      socket.once('finish', () => socket.destroy());
+      socket.once('finish', () => lingerThenDestroy(socket));
       socket.end(frame);
       return;
     }
     const c = this.config;
     const conn = new Connection(
-      this,
+      this.host,
       socket,
       createFrameDecoder(this.decodeFraming),
       c.rateLimit === undefined ? undefined : new TokenBucket(c.rateLimit),
@@ -487,9 +523,17 @@ export class FastPathServer {
   }
 }
 
+/** The server side a {@link Connection} talks to. */
+interface ConnectionHost {
+  isStopping(): boolean;
+  handleEvent(conn: Connection, event: DecodeEvent): void;
+  finalizeReply(reply: ReplyBody, startedMs: number, closing: boolean): WireChunk;
+  onConnectionClosed(conn: Connection): void;
+}
+
 /** A reply waiting for its `delay_ms` (§6.9). */
 class PendingReply {
-  frame: Buffer | undefined = undefined;
+  frame: WireChunk | undefined = undefined;
   timer: NodeJS.Timeout | undefined = undefined;
   constructor(
     readonly conn: Connection,
@@ -509,11 +553,11 @@ function onPendingDue(pending: PendingReply): void {
  */
 class Connection {
   /** Replies behind a pending one (ordered mode only); Buffers are ready frames. */
-  private queue: (Buffer | PendingReply)[] = [];
+  private queue: (WireChunk | PendingReply)[] = [];
   /** Pending replies not yet completed. */
   private readonly pending = new Set<PendingReply>();
   /** Frames produced by the current 'data' event, written once at its end. */
-  private batch: Buffer[] = [];
+  private batch: WireChunk[] = [];
   /** A closing reply was produced: read nothing more, end once everything is flushed. */
   private closeAfterFlush = false;
   private peerEnded = false;
@@ -521,7 +565,7 @@ class Connection {
   private readPaused = false;
 
   constructor(
-    private readonly server: FastPathServer,
+    private readonly server: ConnectionHost,
     private readonly socket: net.Socket,
     private readonly decoder: ReturnType<typeof createFrameDecoder>,
     readonly bucket: TokenBucket | undefined,
@@ -532,7 +576,7 @@ class Connection {
     socket.on('end', () => this.onEnd());
     socket.on('drain', () => this.onDrain());
     socket.on('timeout', () => this.onIdle());
-    socket.on('finish', () => socket.destroy());
+    socket.on('finish', () => lingerThenDestroy(socket));
     socket.on('error', () => undefined); // EPIPE/ECONNRESET from a vanished peer; 'close' follows
     socket.on('close', () => this.onClose());
   }
@@ -592,8 +636,7 @@ class Connection {
       n++;
     }
     if (n === 0) return;
-    const ready = queue.splice(0, n) as Buffer[];
-    this.write(ready.length === 1 ? ready[0]! : Buffer.concat(ready));
+    this.write(joinChunks(queue.splice(0, n) as WireChunk[]));
   }
 
   /** §7.4: close now when idle, else once the replies in flight are flushed. */
@@ -616,10 +659,10 @@ class Connection {
       return;
     }
     this.batch = [];
-    this.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+    this.write(joinChunks(batch));
   }
 
-  private write(data: Buffer): void {
+  private write(data: WireChunk): void {
     if (this.ended) return;
     if (this.shouldEnd()) {
       this.endSocket(data);
@@ -635,14 +678,14 @@ class Connection {
 
   /** True when nothing is pending and the connection must close once flushed. */
   private shouldEnd(): boolean {
-    return (this.closeAfterFlush || this.peerEnded || this.server.stopping) && this.pending.size === 0 && this.queue.length === 0;
+    return (this.closeAfterFlush || this.peerEnded || this.server.isStopping()) && this.pending.size === 0 && this.queue.length === 0;
   }
 
-  private endSocket(data: Buffer | undefined): void {
+  private endSocket(data: WireChunk | undefined): void {
     this.ended = true;
     if (data === undefined) this.socket.end();
     else this.socket.end(data);
-    // 'finish' (everything handed to the kernel) then destroys the socket.
+    // 'finish' (everything handed to the kernel) then lingers briefly and destroys the socket.
   }
 
   private onDrain(): void {
@@ -675,6 +718,32 @@ class Connection {
     this.pending.clear();
     this.queue = [];
   }
+}
+
+/** Joins chunks of one connection (all strings for ndjson, all Buffers otherwise) into one write. */
+function joinChunks(chunks: WireChunk[]): WireChunk {
+  if (chunks.length === 1) return chunks[0]!;
+  if (typeof chunks[0] === 'string') return chunks.join('');
+  return Buffer.concat(chunks as Buffer[]);
+}
+
+/**
+ * After our FIN ('finish': every reply handed to the kernel), reads and discards
+ * the peer's input until it closes or {@link CLOSE_LINGER_MS} pass, then destroys
+ * the socket. Closing with unread input would make the peer's next read fail with
+ * ECONNRESET, which can destroy the reply it has not consumed yet (§5.6 note).
+ * Discarding keeps memory flat whatever the peer still sends.
+ */
+function lingerThenDestroy(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  if (socket.readableEnded) {
+    socket.destroy();
+    return;
+  }
+  const timer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS);
+  socket.once('end', () => socket.destroy());
+  socket.once('close', () => clearTimeout(timer));
+  socket.resume(); // flowing: our 'data' handler ignores everything once the connection has ended
 }
 
 /** Fault signature-prefix: keeps only the first 64 characters of `signature` / `sig`. */

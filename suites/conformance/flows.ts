@@ -1,7 +1,7 @@
 import { lstat } from 'node:fs/promises';
 import type { CaseContext, WireConnection } from '../../harness/case.js';
-import { isPlainObject, type SignOptions } from '../../protocol/index.js';
-import { type Accepted, Mismatch, check, describeEvent, expectAccepted, expectField, show } from './expect.js';
+import { isPlainObject, type ReasonCode, type SignOptions } from '../../protocol/index.js';
+import { type Accepted, Mismatch, check, describeEvent, expectAccepted, expectField, expectRejected, show } from './expect.js';
 
 /**
  * Request flows several cases share: a PREPARE that must be accepted, cleanup of
@@ -156,4 +156,49 @@ export async function expectUnused(ctx: CaseContext, conn: WireConnection, signa
     throw new Mismatch(`after ${after}, a valid PREPARE reusing its signal_id on the same connection got ${describeEvent(ev)} (expected accepted: the rejected frame must not have been processed)`);
   }
   await abortOk(ctx, conn, signalId, `after ${after}, ABORT on the same connection`);
+}
+
+/**
+ * Writes `frame` on a fresh connection and expects one rejection with `reason`;
+ * then the connection must keep serving (§5.6), and when `unusedSignalId` is given
+ * its PREPARE must not have been processed.
+ */
+export async function rejectedAndKept(
+  ctx: CaseContext,
+  frame: Uint8Array,
+  reason: ReasonCode,
+  what: string,
+  unusedSignalId?: string,
+): Promise<string> {
+  const conn = await ctx.connect();
+  await conn.write(frame);
+  const rej = expectRejected(await conn.read(), reason, what);
+  if (unusedSignalId !== undefined) await expectUnused(ctx, conn, unusedSignalId, what);
+  else await stillServing(ctx, conn, what);
+  return `${what}: rejected ${reason}${rej.error !== undefined ? ` (${show(rej.error, 100)})` : ''}; the connection kept serving${unusedSignalId !== undefined ? ' and the signal_id was still unused' : ''}`;
+}
+
+/** Writes a PREPARE `frame` on a fresh connection; it must be accepted (state PREPARED); then ABORTs it. */
+export async function acceptedPrepare(ctx: CaseContext, frame: Uint8Array, signalId: string, what: string): Promise<string> {
+  const conn = await ctx.connect();
+  await conn.write(frame);
+  const reply = expectAccepted(await conn.read(), what);
+  expectField(reply, 'state', 'PREPARED', what);
+  await abortOk(ctx, conn, signalId);
+  return `${what}: accepted (state PREPARED)`;
+}
+
+/**
+ * Sleeps `ms` on `conn` without letting the idle timeout (§7.3) close it: when the
+ * target declares idleTimeoutMs, a stateless request (ABORT of an unknown id) is
+ * sent every idleTimeoutMs/3 and its reply read.
+ */
+export async function keepAliveSleep(ctx: CaseContext, conn: WireConnection, ms: number): Promise<void> {
+  const idle = ctx.capabilities.idleTimeoutMs;
+  const step = idle === undefined ? ms : Math.max(50, Math.floor(idle / 3));
+  const until = Date.now() + ms;
+  for (let left = ms; left > 0; left = until - Date.now()) {
+    await ctx.sleep(Math.min(step, left));
+    if (until - Date.now() > 0) await conn.request(ctx.abort(ctx.uniqueId('keep-alive')));
+  }
 }

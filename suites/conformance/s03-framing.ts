@@ -18,7 +18,7 @@ import {
   describeEvent,
   verdict,
 } from './expect.js';
-import { abortOk, cleanup, expectUnused, freshConnectionServes, stillServing } from './flows.js';
+import { abortOk, cleanup, expectUnused, freshConnectionServes, rejectedAndKept } from './flows.js';
 import {
   announcedBody,
   asLp,
@@ -84,14 +84,8 @@ async function exactlyOneReplyAround(
 }
 
 /** A frame that must be rejected with IPC_ERROR, with the connection kept and (when given) the signal not processed. */
-async function rejectedKept(ctx: CaseContext, frame: Buffer, what: string, unusedSignalId?: string): Promise<string> {
-  const conn = await ctx.connect();
-  await conn.write(frame);
-  const rej = expectRejected(await conn.read(), 'IPC_ERROR', what);
-  if (unusedSignalId !== undefined) await expectUnused(ctx, conn, unusedSignalId, what);
-  else await stillServing(ctx, conn, what);
-  return `${what}: rejected IPC_ERROR${rej.error ? ` (${rej.error})` : ''}; the connection kept serving${unusedSignalId !== undefined ? ' and the signal_id was still unused' : ''}`;
-}
+const rejectedKept = (ctx: CaseContext, frame: Buffer, what: string, unusedSignalId?: string): Promise<string> =>
+  rejectedAndKept(ctx, frame, 'IPC_ERROR', what, unusedSignalId);
 
 /** Writes `bytes` and expects one FRAME_TOO_LARGE rejection, then a close (§3.1.1, §5.6), then a fresh connection served. */
 async function tooLargeThenClosed(ctx: CaseContext, bytes: Buffer, what: string): Promise<string> {
@@ -158,6 +152,7 @@ export const framingCases: readonly ConformanceCase[] = [
     expected: 'One accepted reply with the request id.',
     run: verdict((ctx) => deliver(ctx, 1, 'in one write', (c, b) => c.write(b))),
   },
+  // §3.1.3 "… split across many writes …"
   {
     id: 'framing.delivery.split-writes',
     section: '3.1.3',
@@ -166,6 +161,7 @@ export const framingCases: readonly ConformanceCase[] = [
     expected: 'One accepted reply with the request id.',
     run: verdict((ctx) => deliver(ctx, 1, 'split in 3 writes', (c, b) => c.writeChunked(b, Math.ceil(b.length / 3), 20))),
   },
+  // §3.1.3 "… (down to one byte per write) …"
   {
     id: 'framing.delivery.one-byte-per-write',
     section: '3.1.3',
@@ -175,6 +171,7 @@ export const framingCases: readonly ConformanceCase[] = [
     timeoutMs: 30_000,
     run: verdict((ctx) => deliver(ctx, 1, 'one byte per write', (c, b) => c.writeChunked(b, 1, 1))),
   },
+  // §3.1.3 "… or coalesced with other frames in one write."
   {
     id: 'framing.delivery.coalesced-frames',
     section: '3.1.3',
@@ -183,6 +180,7 @@ export const framingCases: readonly ConformanceCase[] = [
     expected: 'N frames in one write yield N replies in order.',
     run: verdict((ctx) => deliver(ctx, 5, 'coalesced in one write', (c, b) => c.write(b))),
   },
+  // §3.1.3 "Frame boundaries are independent of write boundaries"
   {
     id: 'framing.delivery.coalesced-and-split',
     section: '3.1.3',
@@ -255,12 +253,13 @@ export const framingCases: readonly ConformanceCase[] = [
       return tooLargeThenClosed(ctx, lengthPrefix(spec, value), `a prefix announcing ${max + 1} body bytes`);
     }),
   },
+  // §3.1.1 "Memory use MUST NOT grow with the size a peer announces or sends."
   {
     id: 'framing.oversize.lp-max-length-value',
     section: '3.1.1',
     level: 'MUST',
-    description: 'A length prefix holding the largest value of its width (0xFFFFFFFF for 4 bytes), sent alone, gets FRAME_TOO_LARGE and a close, without the server trying to buffer it.',
-    expected: 'FRAME_TOO_LARGE, then close; memory does not follow the announced size.',
+    description: 'A length prefix holding the largest value of its width (0xFFFFFFFF for 4 bytes), sent alone, gets FRAME_TOO_LARGE from the prefix alone, then a close; a fresh connection is served.',
+    expected: 'FRAME_TOO_LARGE, then close.',
     requires: ['maxFrameBytes'],
     appliesTo: modes.lp,
     run: verdict(async (ctx) => {
@@ -311,6 +310,7 @@ export const framingCases: readonly ConformanceCase[] = [
     appliesTo: modes.ndjson,
     run: verdict((ctx) => exactlyOneReplyAround(ctx, '\n\n', '\n', 'between empty lines')),
   },
+  // §3.2.1 "… or only JSON whitespace) is not a frame: it MUST be ignored and produce no reply."
   {
     id: 'framing.ndjson.whitespace-line-ignored',
     section: '3.2.1',
@@ -489,6 +489,7 @@ export const framingCases: readonly ConformanceCase[] = [
       }
     }),
   },
+  // §3.3 "length: an unsigned integer of prefixBytes ∈ {2, 4} bytes, big- or little-endian"
   {
     id: 'framing.lp.wrong-endianness',
     section: '3.3',

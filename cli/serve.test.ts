@@ -1,0 +1,106 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { isFastPathError } from '../protocol/index.js';
+import { FastPathClient } from '../reference-impl/index.js';
+import { addServeOptions, runServe, serveOptionsToConfig } from './serve.js';
+
+/** Parses argv with the serve flags only (no action), returning commander's option values. */
+function parseFlags(args: string[], env: NodeJS.ProcessEnv = {}): unknown {
+  const saved = { ...process.env };
+  for (const key of ['FASTPATH_SOCKET', 'FASTPATH_FRAMING', 'FASTPATH_AUTH', 'FASTPATH_SECRET']) delete process.env[key];
+  Object.assign(process.env, env);
+  try {
+    const cmd = addServeOptions(new Command('serve').exitOverride());
+    cmd.parse(args, { from: 'user' });
+    return cmd.opts();
+  } finally {
+    process.env = saved;
+  }
+}
+
+function usageError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(isFastPathError(err) && err.code).toBe('FP_USAGE');
+    return (err as Error).message;
+  }
+  throw new Error('expected a usage error');
+}
+
+describe('fastpath serve options', () => {
+  it('maps every flag onto the server configuration', () => {
+    const config = serveOptionsToConfig(
+      parseFlags([
+        '--socket', '/tmp/a.sock', '--framing', 'lp32-msgpack', '--auth', 'hmac-json', '--secret', 's3',
+        '--max-frame-bytes', '4096', '--max-connections', '3', '--ttl-ms', '700', '--max-leverage', '12.5',
+        '--max-notional', '5000', '--max-open-orders', '7', '--rate-burst', '9', '--rate-per-sec', '0.5',
+        '--idle-timeout-ms', '0', '--shutdown-deadline-ms', '250', '--timestamp-window-ms', '1000',
+      ]),
+      {},
+    );
+    expect(config).toMatchObject({
+      socketPath: '/tmp/a.sock',
+      framing: { kind: 'lp', codec: 'msgpack', maxFrameBytes: 4096 },
+      auth: 'hmac-json',
+      secret: 's3',
+      maxConnections: 3,
+      prepareTtlMs: 700,
+      risk: { maxLeverage: 12.5, maxNotional: 5000, maxOpenOrders: 7 },
+      rateLimit: { burst: 9, refillPerSec: 0.5 },
+      idleTimeoutMs: 0,
+      shutdownDeadlineMs: 250,
+      timestampWindowMs: 1000,
+    });
+  });
+
+  it('falls back to FASTPATH_SOCKET, FASTPATH_FRAMING, FASTPATH_AUTH and FASTPATH_SECRET', () => {
+    const env = { FASTPATH_SOCKET: '/tmp/e.sock', FASTPATH_FRAMING: 'lp32-json', FASTPATH_AUTH: 'hmac-v2', FASTPATH_SECRET: 'from-env' };
+    const config = serveOptionsToConfig(parseFlags([], env), env);
+    expect(config).toMatchObject({ socketPath: '/tmp/e.sock', framing: { kind: 'lp', codec: 'json' }, auth: 'hmac-v2', secret: 'from-env' });
+    expect(config.rateLimit).toBeUndefined();
+  });
+
+  it('says how to fix a missing socket path or secret', () => {
+    expect(usageError(() => serveOptionsToConfig(parseFlags([]), {}))).toMatch(/--socket PATH .* FASTPATH_SOCKET/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags(['--socket', '/tmp/x.sock', '--auth', 'hmac-json']), {}))).toMatch(/needs a secret: set FASTPATH_SECRET/);
+  });
+
+  it('says which numeric flag is wrong, what it must be, and gives an example', () => {
+    const base = ['--socket', '/tmp/x.sock', '--auth', 'none'];
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--max-connections', 'ten']), {}))).toBe(
+      '--max-connections must be a whole number from 1 to 100000, got "ten": e.g. --max-connections 10',
+    );
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--ttl-ms', '0']), {}))).toMatch(/^--ttl-ms must be from 1 to/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--max-leverage', '0']), {}))).toMatch(/^--max-leverage must be above 0/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--max-frame-bytes', '1.5']), {}))).toMatch(/whole number/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--idle-timeout-ms', '-1']), {}))).toMatch(/--idle-timeout-ms/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--rate-burst', '5']), {}))).toMatch(/go together/);
+  });
+
+  it('rejects an unknown framing or auth mode with the accepted values', () => {
+    const base = ['--socket', '/tmp/x.sock', '--auth', 'none'];
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--framing', 'xml']), {}))).toMatch(/^--framing: unknown framing "xml"/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags(['--socket', '/tmp/x.sock', '--auth', 'basic']), {}))).toMatch(/none, hmac-json, hmac-v2/);
+  });
+
+  it('runServe prints the ready line once listening and serves requests', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fp-serve-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const socketPath = join(dir, 's.sock');
+    const lines: string[] = [];
+    const server = await runServe(serveOptionsToConfig({ socket: socketPath, framing: 'ndjson', auth: 'hmac-v2', secret: 'k' }, {}), {
+      handleSignals: false,
+      out: { write: (line: string) => lines.push(line) },
+    });
+    onTestFinished(() => server.stop(0));
+    expect(lines).toEqual([`fastpath serve: listening on ${socketPath} (framing ndjson, auth hmac-v2)\n`]);
+    const client = new FastPathClient({ socketPath, framing: 'ndjson', auth: 'hmac-v2', secret: 'k' });
+    await client.connect();
+    onTestFinished(() => client.close());
+    expect(await client.status()).toMatchObject({ accepted: true });
+  });
+});
