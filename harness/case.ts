@@ -8,7 +8,7 @@ import type { AuthMode, FramingSpec, SignOptions } from '../protocol/index.js';
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
 /** Heavy cases (see {@link ConformanceCase.heavy}) running at once in one run, across modes. */
-export const HEAVY_CASES_AT_ONCE = 2;
+export const HEAVY_CASES_AT_ONCE = 3;
 
 /** OK; NON-STRICT (a SHOULD missed); FAILED (a MUST missed); INFORMATIONAL; UNIMPLEMENTED (capability not declared). */
 export type Verdict = 'OK' | 'NON-STRICT' | 'FAILED' | 'INFORMATIONAL' | 'UNIMPLEMENTED';
