@@ -1,24 +1,19 @@
-import { linkSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { linkSync, renameSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type AuthMode, type FramingPreset, isFastPathError } from '../protocol/index.js';
 import { FastPathClient, type ClientOptions } from './client.js';
 import { FastPathServer, type ServerConfig } from './server.js';
+import { startTestServer, tempSocketPath } from './test-support.js';
 
 const SECRET = 'client-secret';
 
 function socketPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fp-cli-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  return join(dir, 's.sock');
+  return tempSocketPath('fp-cli-');
 }
 
-async function startServer(config: Partial<ServerConfig> = {}): Promise<FastPathServer> {
-  const server = new FastPathServer({ socketPath: config.socketPath ?? socketPath(), framing: 'ndjson', auth: 'hmac-json', secret: SECRET, ...config });
-  await server.start();
-  return server;
+function startServer(config: Partial<ServerConfig> = {}): Promise<FastPathServer> {
+  return startTestServer({ auth: 'hmac-json', secret: SECRET }, config);
 }
 
 function clientFor(server: FastPathServer, options: Partial<ClientOptions> = {}): FastPathClient {

@@ -1,7 +1,5 @@
-import { existsSync, linkSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, linkSync, renameSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   type AuthMode,
@@ -19,20 +17,16 @@ import {
 } from '../protocol/index.js';
 import { RawPeer } from './raw-peer.js';
 import { FastPathServer, type ServerConfig } from './server.js';
+import { startTestServer, tempSocketPath } from './test-support.js';
 
 const SECRET = 'test-secret';
 
-/** A socket path in a fresh temp dir, removed when the test finishes. */
 function socketPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fp-srv-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  return join(dir, 's.sock');
+  return tempSocketPath('fp-srv-');
 }
 
-async function startServer(config: Partial<ServerConfig> = {}): Promise<FastPathServer> {
-  const server = new FastPathServer({ socketPath: config.socketPath ?? socketPath(), framing: 'ndjson', auth: 'none', secret: SECRET, ...config });
-  await server.start();
-  return server;
+function startServer(config: Partial<ServerConfig> = {}): Promise<FastPathServer> {
+  return startTestServer({ auth: 'none', secret: SECRET }, config);
 }
 
 function modeOf(server: FastPathServer): WireMode {

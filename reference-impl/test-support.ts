@@ -1,0 +1,33 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { FastPathServer, type ServerConfig } from './server.js';
+
+/**
+ * Helpers for the reference implementation's own tests (not part of the public API).
+ */
+
+/** A socket path in a fresh temp dir, removed when the test finishes. */
+export function tempSocketPath(prefix = 'fp-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 's.sock');
+}
+
+/**
+ * Starts a server on a temp socket with `defaults` under `config`. The caller
+ * registers `server.stop(0)` as teardown on the next line.
+ */
+export async function startTestServer(defaults: Partial<ServerConfig>, config: Partial<ServerConfig> = {}): Promise<FastPathServer> {
+  const server = new FastPathServer({
+    socketPath: config.socketPath ?? tempSocketPath(),
+    framing: 'ndjson',
+    auth: 'none',
+    secret: '',
+    ...defaults,
+    ...config,
+  });
+  await server.start();
+  return server;
+}
