@@ -1,10 +1,8 @@
-import { linkSync, renameSync } from 'node:fs';
-import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type AuthMode, type FramingPreset, isFastPathError } from '../protocol/index.js';
 import { FastPathClient, type ClientOptions } from './client.js';
 import { FastPathServer, type ServerConfig } from './server.js';
-import { startTestServer, tempSocketPath } from './test-support.js';
+import { makeStaleSocketFile, startTestServer, tempSocketPath } from './test-support.js';
 
 const SECRET = 'client-secret';
 
@@ -91,14 +89,7 @@ describe('FastPathClient', () => {
 
   it('explains a stale socket file with FP_CONNECT_REFUSED', async () => {
     const path = socketPath();
-    const crashed = net.createServer();
-    await new Promise<void>((resolve) => crashed.listen(path, resolve));
-    onTestFinished(() => {
-      crashed.close();
-    });
-    linkSync(path, `${path}.tmp`);
-    await new Promise<void>((resolve) => crashed.close(() => resolve()));
-    renameSync(`${path}.tmp`, path);
+    await makeStaleSocketFile(path); // a socket file with nobody listening
     const client = new FastPathClient({ socketPath: path, framing: 'ndjson', auth: 'none' });
     const err = await caught(client.connect());
     expect(isFastPathError(err) && err.code).toBe('FP_CONNECT_REFUSED');

@@ -1,5 +1,4 @@
-import { existsSync, linkSync, renameSync, statSync, writeFileSync, readFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   type AuthMode,
@@ -17,7 +16,7 @@ import {
 } from '../protocol/index.js';
 import { RawPeer } from './raw-peer.js';
 import { FastPathServer, type ServerConfig } from './server.js';
-import { startTestServer, tempSocketPath } from './test-support.js';
+import { makeStaleSocketFile, startTestServer, tempSocketPath } from './test-support.js';
 
 const SECRET = 'test-secret';
 
@@ -523,14 +522,7 @@ describe('lifecycle (§2, §7)', () => {
 
   it('removes a stale socket file left by a crashed server and binds (§2.3)', async () => {
     const path = socketPath();
-    const crashed = net.createServer();
-    await new Promise<void>((resolve) => crashed.listen(path, resolve));
-    onTestFinished(() => {
-      crashed.close();
-    });
-    linkSync(path, `${path}.tmp`);
-    await new Promise<void>((resolve) => crashed.close(() => resolve()));
-    renameSync(`${path}.tmp`, path); // a socket file with nobody listening
+    await makeStaleSocketFile(path); // a socket file with nobody listening
     expect(statSync(path).isSocket()).toBe(true);
     const server = await startServer({ socketPath: path });
     onTestFinished(() => server.stop(0));

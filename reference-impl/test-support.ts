@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { linkSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
@@ -30,4 +31,17 @@ export async function startTestServer(defaults: Partial<ServerConfig>, config: P
   });
   await server.start();
   return server;
+}
+
+/**
+ * Leaves a socket file at `path` with nobody listening, as a crashed server does
+ * (§2.3): bind a server, keep a hard link to its socket file, close it (which
+ * unlinks the path), then put the link back.
+ */
+export async function makeStaleSocketFile(path: string): Promise<void> {
+  const crashed = net.createServer();
+  await new Promise<void>((resolve) => crashed.listen(path, resolve));
+  linkSync(path, `${path}.tmp`);
+  await new Promise<void>((resolve) => crashed.close(() => resolve()));
+  renameSync(`${path}.tmp`, path);
 }

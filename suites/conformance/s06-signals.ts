@@ -149,6 +149,29 @@ const STATUS_METRICS = [
   'openOrders',
 ] as const;
 
+
+/** CONFIRM or ABORT sent prepareTtlMs + 300 ms after an accepted PREPARE must be SIGNAL_EXPIRED. */
+function expiredCase(id: string, section: string, kind: 'CONFIRM' | 'ABORT'): ConformanceCase {
+  return {
+    id,
+    section,
+    level: 'MUST',
+    description: `${kind} sent prepareTtlMs + 300 ms after an accepted PREPARE is rejected with SIGNAL_EXPIRED.`,
+    expected: 'SIGNAL_EXPIRED.',
+    requires: ['prepareTtlMs'],
+    timeoutMs: 60_000,
+    run: verdict(async (ctx) => {
+      const ttl = need(ctx.capabilities.prepareTtlMs, 'prepareTtlMs');
+      const conn = await ctx.connect();
+      const { signalId } = await prepareOk(ctx, conn);
+      await keepAliveSleep(ctx, conn, ttl + 300);
+      const late = kind === 'CONFIRM' ? ctx.confirm(signalId) : ctx.abort(signalId);
+      expectRejected(await conn.request(late), 'SIGNAL_EXPIRED', `${kind} ${ttl + 300} ms after PREPARE`);
+      return `${kind} ${ttl + 300} ms after PREPARE: SIGNAL_EXPIRED`;
+    }),
+  };
+}
+
 export const signalCases: readonly ConformanceCase[] = [
   // §6.2 "PREPARE creates a signal in state PREPARED … Reply: { "accepted": true,
   // "signal_id", "state": "PREPARED" }." §6.3 "CONFIRM executes a PREPARED signal
@@ -367,41 +390,9 @@ export const signalCases: readonly ConformanceCase[] = [
   },
   // §6.5 "A signal still PREPARED prepareTtlMs after its PREPARE was accepted becomes
   // EXPIRED" §6.3.2 "… of an expired one → SIGNAL_EXPIRED."
-  {
-    id: 'signals.ttl.confirm-expired',
-    section: '6.3.2',
-    level: 'MUST',
-    description: 'CONFIRM sent prepareTtlMs + 300 ms after an accepted PREPARE is rejected with SIGNAL_EXPIRED.',
-    expected: 'SIGNAL_EXPIRED.',
-    requires: ['prepareTtlMs'],
-    timeoutMs: 60_000,
-    run: verdict(async (ctx) => {
-      const ttl = need(ctx.capabilities.prepareTtlMs, 'prepareTtlMs');
-      const conn = await ctx.connect();
-      const { signalId } = await prepareOk(ctx, conn);
-      await keepAliveSleep(ctx, conn, ttl + 300);
-      expectRejected(await conn.request(ctx.confirm(signalId)), 'SIGNAL_EXPIRED', `CONFIRM ${ttl + 300} ms after PREPARE`);
-      return `CONFIRM ${ttl + 300} ms after PREPARE: SIGNAL_EXPIRED`;
-    }),
-  },
+  expiredCase('signals.ttl.confirm-expired', '6.3.2', 'CONFIRM'),
   // §6.4 "… of an expired one → SIGNAL_EXPIRED"
-  {
-    id: 'signals.ttl.abort-expired',
-    section: '6.4',
-    level: 'MUST',
-    description: 'ABORT sent prepareTtlMs + 300 ms after an accepted PREPARE is rejected with SIGNAL_EXPIRED.',
-    expected: 'SIGNAL_EXPIRED.',
-    requires: ['prepareTtlMs'],
-    timeoutMs: 60_000,
-    run: verdict(async (ctx) => {
-      const ttl = need(ctx.capabilities.prepareTtlMs, 'prepareTtlMs');
-      const conn = await ctx.connect();
-      const { signalId } = await prepareOk(ctx, conn);
-      await keepAliveSleep(ctx, conn, ttl + 300);
-      expectRejected(await conn.request(ctx.abort(signalId)), 'SIGNAL_EXPIRED', `ABORT ${ttl + 300} ms after PREPARE`);
-      return `ABORT ${ttl + 300} ms after PREPARE: SIGNAL_EXPIRED`;
-    }),
-  },
+  expiredCase('signals.ttl.abort-expired', '6.4', 'ABORT'),
   // §6.5 "… becomes EXPIRED and no longer counts as open."
   {
     id: 'signals.ttl.expired-not-open',
