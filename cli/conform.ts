@@ -7,6 +7,7 @@ import { buildIndex, defaultReportDir, displayPath, writeReports } from '../harn
 import { DEFAULT_JOBS, listCases, runConformance, selectCases, type CaseListing } from '../harness/runner.js';
 import { resolveTarget } from '../harness/targets.js';
 import { fpError } from '../protocol/index.js';
+import { intFlag } from './flags.js';
 
 /**
  * `fastpath conform`: runs the conformance cases against a target and writes
@@ -16,18 +17,6 @@ import { fpError } from '../protocol/index.js';
 
 const MAX_JOBS = 64;
 const MAX_CASE_TIMEOUT_MS = 3_600_000;
-
-function intFlag(flag: string, min: number, max: number) {
-  return z.string().transform((text, ctx) => {
-    const trimmed = text.trim();
-    const value = /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
-    if (!(value >= min && value <= max)) {
-      ctx.addIssue({ code: 'custom', message: `${flag} must be a whole number from ${min} to ${max}, got "${text}"` });
-      return z.NEVER;
-    }
-    return value;
-  });
-}
 
 const globs = (flag: string) =>
   z.array(z.string().min(1, { message: `${flag} needs a non-empty glob (e.g. 'framing.*')` }), { message: `${flag} needs at least one glob` });

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { isFastPathError } from '../protocol/index.js';
 import { conformanceCases } from '../suites/index.js';
+import { registerBench } from './bench.js';
 import { registerConform } from './conform.js';
 import { registerServe } from './serve.js';
 import { readPackageVersion } from './package-info.js';
@@ -33,6 +34,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.commands.forEach((c) => c.exitOverride());
   registerServe(program);
   registerConform(program, conformanceCases);
+  registerBench(program);
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync(argv as string[], { from: 'node' });

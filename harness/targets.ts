@@ -79,6 +79,39 @@ export const REFERENCE_CAPABILITIES: Capabilities = Object.freeze({
   timestampWindowMs: 30_000,
 });
 
+/** Which flags the built-in reference is started with: the conformance suite's small limits, or load-friendly ones. */
+export type ReferenceProfile = 'conformance' | 'bench';
+
+/** Flags of the reference for conformance runs (small limits the cases provoke). */
+export const REFERENCE_CONFORMANCE_FLAGS: readonly string[] = Object.freeze([
+  '--ttl-ms', '1000', '--max-open-orders', '20', '--rate-burst', '500', '--rate-per-sec', '1000',
+  '--idle-timeout-ms', '3000', '--shutdown-deadline-ms', '2000',
+]);
+
+/**
+ * Flags of the reference for `fastpath bench`: every benchmark signal is a PREPARE with
+ * a fresh id, so the TTL is short (signals expire and are forgotten 10 TTLs later), open
+ * orders are unbounded, there is no rate limit or idle timeout, 1000 connections are
+ * allowed and frames up to 2 MiB fit the 1 MiB payload of the sweep.
+ */
+export const REFERENCE_BENCH_FLAGS: readonly string[] = Object.freeze([
+  '--ttl-ms', '20', '--max-open-orders', '10000000', '--max-connections', '1000',
+  '--idle-timeout-ms', '0', '--max-frame-bytes', '2097152', '--shutdown-deadline-ms', '2000',
+]);
+
+/** Capabilities matching {@link REFERENCE_BENCH_FLAGS}. */
+export const REFERENCE_BENCH_CAPABILITIES: Capabilities = Object.freeze({
+  status: true,
+  delay: true,
+  lifecycle: true,
+  maxConnections: 1_000,
+  maxFrameBytes: 2_097_152,
+  prepareTtlMs: 20,
+  risk: { maxLeverage: 20, maxNotional: 1_000_000, maxOpenOrders: 10_000_000 },
+  shutdownDeadlineMs: 2_000,
+  timestampWindowMs: 30_000,
+});
+
 /** A fresh random secret: 32 bytes as 64 hex digits. */
 export function randomSecret(): string {
   return randomBytes(32).toString('hex');
@@ -146,14 +179,15 @@ function checkedAuth(name: string | undefined): AuthMode | undefined {
  * The built-in reference target: the reference server of this package, started as a
  * separate process (`dist/cli/main.js serve`), in every preset × auth mode unless narrowed.
  */
-export function referenceTarget(opts: TargetOptions = {}, packageRoot: string = findPackageRoot()): ResolvedTarget {
+export function referenceTarget(opts: TargetOptions = {}, packageRoot: string = findPackageRoot(), profile: ReferenceProfile = 'conformance'): ResolvedTarget {
   if (opts.pid !== undefined) throw fpError('FP_USAGE', '--pid applies only to an attached target (--target unix:/path.sock)');
   const framing = checkedFraming(opts.framing);
   const auth = checkedAuth(opts.auth);
   const secret = opts.secret ?? randomSecret();
   const framings = framing === undefined ? [...FRAMING_PRESETS] : [framing];
   const auths = auth === undefined ? [...AUTH_MODES] : [auth];
-  const modes = framings.flatMap((f) => auths.map((a) => makeMode(f, a, secret, REFERENCE_CAPABILITIES.maxFrameBytes)));
+  const maxFrameBytes = profile === 'bench' ? REFERENCE_BENCH_CAPABILITIES.maxFrameBytes : REFERENCE_CAPABILITIES.maxFrameBytes;
+  const modes = framings.flatMap((f) => auths.map((a) => makeMode(f, a, secret, maxFrameBytes)));
   return {
     name: 'reference',
     source: 'built-in',
@@ -170,18 +204,7 @@ export function referenceTarget(opts: TargetOptions = {}, packageRoot: string = 
         '{auth}',
         '--secret',
         '{secret}',
-        '--ttl-ms',
-        '1000',
-        '--max-open-orders',
-        '20',
-        '--rate-burst',
-        '500',
-        '--rate-per-sec',
-        '1000',
-        '--idle-timeout-ms',
-        '3000',
-        '--shutdown-deadline-ms',
-        '2000',
+        ...(profile === 'bench' ? REFERENCE_BENCH_FLAGS : REFERENCE_CONFORMANCE_FLAGS),
       ],
       cwd: packageRoot,
       env: {},
@@ -190,7 +213,7 @@ export function referenceTarget(opts: TargetOptions = {}, packageRoot: string = 
     socketPath: undefined,
     pid: undefined,
     modes,
-    capabilities: REFERENCE_CAPABILITIES,
+    capabilities: profile === 'bench' ? REFERENCE_BENCH_CAPABILITIES : REFERENCE_CAPABILITIES,
     dialect: specDialect,
   };
 }
@@ -276,9 +299,9 @@ export function targetFromFile(loaded: LoadedTargetFile, opts: TargetOptions = {
  * Resolves `--target`: `reference` (default), `unix:/path.sock`, or a target file.
  * @throws FastPathError FP_USAGE / FP_TARGET_INVALID with a one-line message per problem.
  */
-export async function resolveTarget(spec: string = 'reference', opts: TargetOptions = {}): Promise<ResolvedTarget> {
+export async function resolveTarget(spec: string = 'reference', opts: TargetOptions = {}, profile: ReferenceProfile = 'conformance'): Promise<ResolvedTarget> {
   if (spec === 'reference') {
-    const target = referenceTarget(opts);
+    const target = referenceTarget(opts, findPackageRoot(), profile);
     const entry = target.spawn?.args[0];
     if (entry !== undefined && !existsSync(entry)) {
       throw fpError('FP_TARGET_START_FAILED', `the reference server is not built: ${entry} is missing (run npm run build)`);

@@ -1,0 +1,418 @@
+import net from 'node:net';
+import { createFrameDecoder, type FrameDecoder } from '../protocol/index.js';
+import { createLatencyHistogram, encodeHistogram, recordLatencyNs, type Histogram } from './latency-histogram.js';
+import { createRequestFactory, type LoadPlan, type RequestFactory } from './load-plan.js';
+
+/**
+ * The load engine of one thread (DESIGN "Measurement model", after wrk2): drives the
+ * connections of a {@link LoadPlan} in closed loop (each connection keeps `depth`
+ * requests in flight) or open loop (evenly spaced intended send times; latency from
+ * the intended time, the uncorrected latency beside it; late sends counted).
+ * Requests sent during warm-up are not recorded. Time is `process.hrtime.bigint()`
+ * relative to the plan's origin, so every thread shares one clock.
+ */
+
+/** Serialisable result of one load group (crosses back from worker threads). */
+export interface LoadGroupResult {
+  /** Corrected histogram (open loop: from the intended time; closed loop: from the send time), compressed base64. */
+  readonly histogram: string;
+  /** Open loop only: from the actual send time. */
+  readonly uncorrectedHistogram: string | undefined;
+  /** Per-interval corrected histograms, by interval index since the measured phase began. */
+  readonly intervals: readonly { readonly index: number; readonly histogram: string }[];
+  readonly sent: number;
+  readonly received: number;
+  readonly errors: number;
+  readonly errorSamples: readonly string[];
+  readonly late: number;
+  readonly unanswered: number;
+  /** Measured replies per connection, in connection order. */
+  readonly perConnection: readonly number[];
+  /** Why a connection stopped early (first reason), if any did. */
+  readonly failure: string | undefined;
+  readonly signalBytes: number;
+}
+
+const MAX_ERROR_SAMPLES = 5;
+const WATCHDOG_MS = 50;
+/** Above this much time to the next send, sleep with a timer instead of yielding with setImmediate. */
+const SPIN_WINDOW_NS = 1_500_000;
+
+class GroupState {
+  readonly corrected = createLatencyHistogram();
+  readonly uncorrected: Histogram | undefined;
+  readonly intervals = new Map<number, Histogram>();
+  sent = 0;
+  received = 0;
+  errors = 0;
+  late = 0;
+  unanswered = 0;
+  readonly errorSamples: string[] = [];
+  failure: string | undefined;
+  readonly measureStartNs: number;
+  readonly measureEndNs: number;
+  readonly intervalNs: number;
+
+  constructor(readonly plan: LoadPlan) {
+    this.uncorrected = plan.loop === 'open' ? createLatencyHistogram() : undefined;
+    this.measureStartNs = plan.startAtNs + plan.warmupMs * 1e6;
+    this.measureEndNs = this.measureStartNs + plan.durationMs * 1e6;
+    this.intervalNs = plan.intervalMs * 1e6;
+  }
+
+  error(text: string): void {
+    this.errors++;
+    if (this.errorSamples.length < MAX_ERROR_SAMPLES && !this.errorSamples.includes(text)) this.errorSamples.push(text);
+  }
+
+  fail(text: string): void {
+    this.failure ??= text;
+  }
+
+  measured(intendedNs: number): boolean {
+    return intendedNs >= this.measureStartNs && intendedNs < this.measureEndNs;
+  }
+
+  record(intendedNs: number, sentNs: number, nowNs: number): void {
+    recordLatencyNs(this.corrected, nowNs - intendedNs);
+    if (this.uncorrected !== undefined) recordLatencyNs(this.uncorrected, nowNs - sentNs);
+    const index = Math.floor((intendedNs - this.measureStartNs) / this.intervalNs);
+    let h = this.intervals.get(index);
+    if (h === undefined) {
+      h = createLatencyHistogram({ packed: true });
+      this.intervals.set(index, h);
+    }
+    recordLatencyNs(h, nowNs - intendedNs);
+  }
+}
+
+/** One connection's in-flight window: a ring of (seq, intended, sent) triples. */
+class LoadConnection {
+  private readonly seqs: Float64Array;
+  private readonly intended: Float64Array;
+  private readonly sentAt: Float64Array;
+  private head = 0;
+  private count = 0;
+  private nextSeq = 0;
+  /** Open loop: index of the next scheduled send. */
+  private nextTick = 0;
+  replies = 0;
+  dead = false;
+  private readonly decoder: FrameDecoder;
+  private corked = false;
+
+  constructor(
+    readonly index: number,
+    private readonly socket: net.Socket,
+    private readonly factory: RequestFactory,
+    private readonly state: GroupState,
+    private readonly now: () => number,
+    private readonly periodNs: number,
+    private readonly phaseNs: number,
+  ) {
+    const cap = state.plan.depth;
+    this.seqs = new Float64Array(cap);
+    this.intended = new Float64Array(cap);
+    this.sentAt = new Float64Array(cap);
+    this.decoder = createFrameDecoder({ ...factory.framing, maxFrameBytes: Math.max(factory.framing.maxFrameBytes, 64 * 1024 * 1024) });
+  }
+
+  get inFlight(): number {
+    return this.count;
+  }
+
+  oldestSentNs(): number | undefined {
+    return this.count === 0 ? undefined : this.sentAt[this.head];
+  }
+
+  /** Intended time of the next open-loop send. */
+  nextDueNs(): number {
+    return this.state.plan.startAtNs + this.phaseNs + this.nextTick * this.periodNs;
+  }
+
+  send(intendedNs: number, closedLoop: boolean): void {
+    const seq = this.nextSeq++;
+    const frame = this.factory.build(seq);
+    const depth = this.state.plan.depth;
+    const slot = (this.head + this.count) % depth;
+    this.seqs[slot] = seq;
+    this.intended[slot] = intendedNs;
+    this.count++;
+    if (!this.corked && this.count > 1) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    // Stamp right before the write so request building is not part of the round trip;
+    // in closed loop the intended time is the send time.
+    const sentNs = this.now();
+    this.sentAt[slot] = sentNs;
+    if (closedLoop) this.intended[slot] = sentNs;
+    this.socket.write(frame);
+    if (this.state.measured(this.intended[slot] as number)) this.state.sent++;
+  }
+
+  /** Closed loop: fill the window while the measured phase lasts. */
+  fillClosed(): void {
+    while (!this.dead && this.count < this.state.plan.depth) {
+      const t = this.now();
+      if (t < this.state.plan.startAtNs || t >= this.state.measureEndNs) return;
+      this.send(t, true);
+    }
+  }
+
+  /** Open loop: send every request whose intended time has come, as far as the window allows. */
+  sendDue(nowNs: number): void {
+    while (!this.dead) {
+      const due = this.nextDueNs();
+      if (due > nowNs || due >= this.state.measureEndNs) return;
+      if (this.count >= this.state.plan.depth) return;
+      this.nextTick++;
+      if (nowNs - due > this.state.plan.lateThresholdUs * 1_000 && this.state.measured(due)) this.state.late++;
+      this.send(due, false);
+    }
+  }
+
+  /** Open loop: intended sends of the measured phase that never left (window full until the end). */
+  unsentScheduled(): number {
+    let n = 0;
+    for (let k = this.nextTick; ; k++) {
+      const due = this.state.plan.startAtNs + this.phaseNs + k * this.periodNs;
+      if (due >= this.state.measureEndNs) break;
+      if (due >= this.state.measureStartNs) n++;
+    }
+    return n;
+  }
+
+  onData(chunk: Buffer): void {
+    const nowNs = this.now();
+    for (const ev of this.decoder.push(chunk)) {
+      if (this.count === 0) {
+        this.state.error('reply without a request in flight');
+        continue;
+      }
+      const slot = this.head;
+      this.head = (this.head + 1) % this.state.plan.depth;
+      this.count--;
+      const intendedNs = this.intended[slot] as number;
+      const measured = this.state.measured(intendedNs);
+      if (ev.type !== 'frame') {
+        this.state.error(`unreadable reply frame: ${ev.message}`);
+        continue;
+      }
+      const problem = this.factory.check(ev.body, this.seqs[slot] as number);
+      if (problem !== undefined) {
+        this.state.error(problem);
+        continue;
+      }
+      if (measured) {
+        this.replies++;
+        this.state.received++;
+        this.state.record(intendedNs, this.sentAt[slot] as number, nowNs);
+      }
+    }
+  }
+
+  /** Stops the connection, counting what it still owed as unanswered. */
+  kill(reason: string | undefined): void {
+    if (this.dead) return;
+    this.dead = true;
+    if (reason !== undefined) this.state.fail(reason);
+    // Warm-up requests too: a request left without a reply is a failure whenever it was sent.
+    this.state.unanswered += this.count;
+    this.count = 0;
+    this.socket.destroy();
+  }
+}
+
+/** Receives the bytes of a connection (set once the connection's engine exists). */
+type ChunkSink = (chunk: Buffer) => void;
+
+/**
+ * Connects with Node's `onread` option: replies land in one reused buffer and reach
+ * `sink` without the readable-stream machinery ('data' events), which is a large part
+ * of a Node round trip. Each chunk is copied out, since the decoder may keep part of it.
+ */
+function connect(socketPath: string, timeoutMs: number, sinkRef: { sink: ChunkSink | undefined }): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({
+      path: socketPath,
+      onread: {
+        buffer: Buffer.allocUnsafe(256 * 1024),
+        callback: (nread: number, buf: Uint8Array): boolean => {
+          sinkRef.sink?.(Buffer.from(buf.subarray(0, nread)));
+          return true;
+        },
+      },
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no connection to ${socketPath} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot connect to ${socketPath}: ${err.message}`));
+    });
+  });
+}
+
+/** Runs one load group to completion in this thread. Never throws for target misbehaviour: it is reported. */
+export async function runLoadGroup(plan: LoadPlan): Promise<LoadGroupResult> {
+  const origin = BigInt(plan.originNs);
+  const now = (): number => Number(process.hrtime.bigint() - origin);
+  const state = new GroupState(plan);
+  const conns: LoadConnection[] = [];
+  const sockets: net.Socket[] = [];
+  const sinks: { sink: ChunkSink | undefined }[] = [];
+  let signalBytes = 0;
+  try {
+    for (let i = 0; i < plan.connections; i++) {
+      const index = plan.firstConnection + i;
+      const factory = await createRequestFactory(plan.request, index);
+      signalBytes = factory.signalBytes;
+      let socket: net.Socket;
+      const sinkRef: { sink: ChunkSink | undefined } = { sink: undefined };
+      try {
+        socket = await connect(plan.socketPath, plan.replyTimeoutMs, sinkRef);
+      } catch (err) {
+        state.error(err instanceof Error ? err.message : String(err));
+        state.fail(`connection ${index}: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      sockets.push(socket);
+      const periodNs = plan.loop === 'open' ? (1e9 * plan.totalConnections) / (plan.ratePerSec ?? 1) : 0;
+      const phaseNs = plan.loop === 'open' ? (1e9 * index) / (plan.ratePerSec ?? 1) : 0;
+      const conn = new LoadConnection(index, socket, factory, state, now, periodNs, phaseNs);
+      conns.push(conn);
+      sinks.push(sinkRef);
+    }
+    if (conns.length === 0) return finish(state, conns, signalBytes);
+    await drive(plan, state, conns, sockets, sinks, now);
+    return finish(state, conns, signalBytes);
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+}
+
+function drive(
+  plan: LoadPlan,
+  state: GroupState,
+  conns: LoadConnection[],
+  sockets: net.Socket[],
+  sinks: { sink: ChunkSink | undefined }[],
+  now: () => number,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    let immediate: NodeJS.Immediate | undefined;
+    const live = (): LoadConnection[] => conns.filter((c) => !c.dead);
+    const finishIfDone = (): void => {
+      if (done) return;
+      const t = now();
+      const alive = live();
+      if (alive.length === 0 || (t >= state.measureEndNs && alive.every((c) => c.inFlight === 0))) {
+        done = true;
+        clearInterval(watchdog);
+        if (timer !== undefined) clearTimeout(timer);
+        if (immediate !== undefined) clearImmediate(immediate);
+        resolve();
+      }
+    };
+    conns.forEach((c, i) => {
+      const socket = sockets[i] as net.Socket;
+      (sinks[i] as { sink: ChunkSink | undefined }).sink = (chunk: Buffer) => {
+        c.onData(chunk);
+        if (plan.loop === 'closed') c.fillClosed();
+        else c.sendDue(now());
+        finishIfDone();
+      };
+      socket.on('error', (err) => {
+        state.error(`socket error on connection ${c.index}: ${err.message}`);
+        c.kill(`connection ${c.index}: ${err.message}`);
+        finishIfDone();
+      });
+      socket.on('close', () => {
+        if (!c.dead && (c.inFlight > 0 || now() < state.measureEndNs)) {
+          c.kill(`connection ${c.index} was closed by the target with ${c.inFlight} request(s) unanswered`);
+        }
+        finishIfDone();
+      });
+    });
+    const watchdog = setInterval(() => {
+      const t = now();
+      for (const c of live()) {
+        const oldest = c.oldestSentNs();
+        if (oldest !== undefined && t - oldest > plan.replyTimeoutMs * 1e6) {
+          c.kill(`the target stopped answering: no reply within ${plan.replyTimeoutMs} ms on connection ${c.index} (${c.inFlight} request(s) outstanding)`);
+        }
+      }
+      if (plan.loop === 'closed') for (const c of live()) if (c.inFlight === 0) c.fillClosed();
+      finishIfDone();
+    }, WATCHDOG_MS);
+    const startDelayMs = Math.max(0, (plan.startAtNs - now()) / 1e6);
+    const begin = (): void => {
+      // Timers may fire a little early against the hrtime clock.
+      if (now() < plan.startAtNs) {
+        setTimeout(begin, 1);
+        return;
+      }
+      if (plan.loop === 'closed') {
+        for (const c of conns) c.fillClosed();
+        finishIfDone();
+        return;
+      }
+      const tick = (): void => {
+        timer = undefined;
+        immediate = undefined;
+        if (done) return;
+        const t = now();
+        let nextDue = Infinity;
+        for (const c of conns) {
+          if (c.dead) continue;
+          c.sendDue(t);
+          const due = c.nextDueNs();
+          if (due < state.measureEndNs && c.inFlight < plan.depth) nextDue = Math.min(nextDue, due);
+          else if (due < state.measureEndNs) nextDue = Math.min(nextDue, t + 50_000);
+        }
+        finishIfDone();
+        if (done || nextDue === Infinity) {
+          if (!done && now() < state.measureEndNs) timer = setTimeout(tick, 1);
+          return;
+        }
+        const wait = nextDue - now();
+        if (wait > SPIN_WINDOW_NS) timer = setTimeout(tick, Math.max(0, (wait - SPIN_WINDOW_NS) / 1e6));
+        else immediate = setImmediate(tick);
+      };
+      tick();
+    };
+    setTimeout(begin, startDelayMs);
+  });
+}
+
+function finish(state: GroupState, conns: readonly LoadConnection[], signalBytes: number): LoadGroupResult {
+  if (state.plan.loop === 'open') for (const c of conns) state.unanswered += c.unsentScheduled();
+  const perConnection = Array.from({ length: state.plan.connections }, (_, i) => conns.find((c) => c.index === state.plan.firstConnection + i)?.replies ?? 0);
+  return {
+    histogram: encodeHistogram(state.corrected),
+    uncorrectedHistogram: state.uncorrected === undefined ? undefined : encodeHistogram(state.uncorrected),
+    intervals: [...state.intervals.entries()].sort((a, b) => a[0] - b[0]).map(([index, h]) => ({ index, histogram: encodeHistogram(h) })),
+    sent: state.sent,
+    received: state.received,
+    errors: state.errors,
+    errorSamples: state.errorSamples,
+    late: state.late,
+    unanswered: state.unanswered,
+    perConnection,
+    failure: state.failure,
+    signalBytes,
+  };
+}
