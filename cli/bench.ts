@@ -236,19 +236,26 @@ export async function benchAction(opts: BenchCliOptions): Promise<void> {
     codecMatrix = await runCodecMatrix();
   }
   let http: HttpComparison | undefined;
+  let httpFailure: string | undefined;
   if ((opts.http === true || opts.standard === true) && httpMode !== undefined) {
     if (httpMode.target.source !== 'built-in') {
       if (opts.http === true) throw fpError('FP_USAGE', '--http measures the built-in reference only (it serves the same endpoint over HTTP); drop --http or use --target reference');
     } else {
-      http = await compareIpcHttp({
-        target: httpMode.target,
-        mode: httpMode.mode,
-        durationMs: opts.duration,
-        warmupMs: Math.max(opts.warmup, 500),
-        connections: 1,
-        pinCpu: planPinning(pin).targetCpu,
-        onProgress: progress,
-      });
+      try {
+        http = await compareIpcHttp({
+          target: httpMode.target,
+          mode: httpMode.mode,
+          durationMs: opts.duration,
+          warmupMs: Math.max(opts.warmup, 500),
+          connections: 1,
+          pinCpu: planPinning(pin).targetCpu,
+          onProgress: progress,
+        });
+      } catch (err) {
+        // The scenarios already measured are still reported; the run fails.
+        httpFailure = `IPC vs HTTP not measured: ${err instanceof Error ? err.message : String(err)}`;
+        merged.notes.push(httpFailure);
+      }
     }
   }
   let report: BenchReport = { ...merged.report, codecMatrix, http };
@@ -261,5 +268,5 @@ export async function benchAction(opts: BenchCliOptions): Promise<void> {
   if (opts.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(formatBenchTable(report, { color: process.stdout.isTTY === true && process.env.NO_COLOR === undefined }));
   const bad = report.scenarios.filter((s) => s.failure !== undefined || s.errors > 0 || s.unanswered > 0);
-  if (bad.length > 0 || (http?.errors ?? 0) > 0) process.exitCode = 1;
+  if (bad.length > 0 || (http?.errors ?? 0) > 0 || httpFailure !== undefined) process.exitCode = 1;
 }

@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,50 @@ static void read_exactly(int fd, char *buf, size_t len, uint64_t round) {
   }
 }
 
+/*
+ * One round trip. Small frames: a blocking write, then a blocking read. A frame larger
+ * than the socket buffers would deadlock that way (the echo peer blocks writing back
+ * while this side still writes), so large frames interleave writing and reading with
+ * poll() and non-blocking send/recv.
+ */
+static void round_trip(int fd, const char *frame, size_t len, char *reply, uint64_t round) {
+  if (len <= 65536) {
+    write_all(fd, frame, len, round);
+    read_exactly(fd, reply, len, round);
+    return;
+  }
+  size_t sent = 0, got = 0;
+  while (got < len) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | (sent < len ? POLLOUT : 0), .revents = 0};
+    if (poll(&pfd, 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      fprintf(stderr, "pingpong-client: poll failed in round trip %" PRIu64 ": %s\n", round, strerror(errno));
+      exit(1);
+    }
+    if (sent < len && (pfd.revents & POLLOUT)) {
+      ssize_t n = send(fd, frame + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        fprintf(stderr, "pingpong-client: write failed in round trip %" PRIu64 ": %s\n", round, strerror(errno));
+        exit(1);
+      }
+      if (n > 0) sent += (size_t)n;
+    }
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = recv(fd, reply + got, len - got, MSG_DONTWAIT);
+      if (n == 0) {
+        fprintf(stderr, "pingpong-client: the peer closed the connection in round trip %" PRIu64 " after %zu of %zu reply bytes\n",
+                round, got, len);
+        exit(1);
+      }
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        fprintf(stderr, "pingpong-client: read failed in round trip %" PRIu64 ": %s\n", round, strerror(errno));
+        exit(1);
+      }
+      if (n > 0) got += (size_t)n;
+    }
+  }
+}
+
 static int compare_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a;
   uint64_t y = *(const uint64_t *)b;
@@ -159,14 +204,12 @@ int main(int argc, char **argv) {
   }
 
   for (uint64_t i = 0; i < warmup; i++) {
-    write_all(fd, frame, frame_len, i + 1);
-    read_exactly(fd, reply, frame_len, i + 1);
+    round_trip(fd, frame, frame_len, reply, i + 1);
   }
   uint64_t measured_start = now_ns();
   for (uint64_t i = 0; i < count; i++) {
     uint64_t start = now_ns();
-    write_all(fd, frame, frame_len, warmup + i + 1);
-    read_exactly(fd, reply, frame_len, warmup + i + 1);
+    round_trip(fd, frame, frame_len, reply, warmup + i + 1);
     samples[i] = now_ns() - start;
   }
   uint64_t duration = now_ns() - measured_start;
