@@ -87,6 +87,43 @@ describe('fastpath serve options', () => {
     expect(usageError(() => serveOptionsToConfig(parseFlags(['--socket', '/tmp/x.sock', '--auth', 'basic']), {}))).toMatch(/none, hmac-json, hmac-v2/);
   });
 
+  it('maps --http-port and --http-host, and refuses bad values with a fix', () => {
+    const base = ['--socket', '/tmp/x.sock', '--auth', 'none'];
+    expect(serveOptionsToConfig(parseFlags(base), {})).not.toHaveProperty('httpPort');
+    expect(serveOptionsToConfig(parseFlags([...base, '--http-port', '8080']), {})).toMatchObject({ httpPort: 8080 });
+    expect(serveOptionsToConfig(parseFlags([...base, '--http-port', '65535', '--http-host', '::1']), {})).toMatchObject({ httpPort: 65535, httpHost: '::1' });
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--http-port', '0']), {}))).toBe('--http-port must be from 1 to 65535, got 0: e.g. --http-port 8080');
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--http-port', '65536']), {}))).toMatch(/^--http-port must be from 1 to 65535/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--http-port', 'http']), {}))).toMatch(/^--http-port must be a whole number from 1 to 65535, got "http"/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--http-host', '127.0.0.1']), {}))).toMatch(/--http-host needs --http-port: pass --http-port N/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--http-port', '8080', '--http-host', ' ']), {}))).toMatch(/--http-host must be a host name or address/);
+  });
+
+  it('documents the HTTP flags in --help', () => {
+    const help = addServeOptions(new Command('serve')).helpInformation();
+    expect(help).toMatch(/--http-port <n>\s+also serve the signal endpoint over HTTP/);
+    expect(help).toMatch(/--http-host <host>\s+address the --http-port listener binds \(default\s+127\.0\.0\.1/);
+  });
+
+  it('runServe prints the HTTP endpoint line when --http-port is given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fp-serve-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const socketPath = join(dir, 's.sock');
+    const lines: string[] = [];
+    // Port 0 is refused by the flag; the configuration accepts it (any free port).
+    const config = { ...serveOptionsToConfig({ socket: socketPath, framing: 'ndjson', auth: 'none' }, {}), httpPort: 0 };
+    const server = await runServe(config, { handleSignals: false, out: { write: (line: string) => lines.push(line) } });
+    onTestFinished(() => server.stop(0));
+    const port = server.httpAddress!.port;
+    expect(lines).toEqual([
+      `fastpath serve: listening on ${socketPath} (framing ndjson, auth none)\n`,
+      `fastpath serve: HTTP endpoint POST http://127.0.0.1:${port}/signal (JSON request envelope, JSON reply)\n`,
+    ]);
+    const res = await fetch(server.httpAddress!.url, { method: 'POST', body: JSON.stringify({ signal: { type: 'STATUS' } }) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ accepted: true });
+  });
+
   it('runServe prints the ready line once listening and serves requests', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fp-serve-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));

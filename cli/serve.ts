@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { AUTH_MODES, type AuthMode, DEFAULT_MAX_FRAME_BYTES, type FramingSpec, fpError, isFastPathError, parseFraming } from '../protocol/index.js';
-import { FastPathServer, type ServerConfig } from '../reference-impl/index.js';
+import { DEFAULT_HTTP_HOST, FastPathServer, type ServerConfig } from '../reference-impl/index.js';
 
 /**
  * `fastpath serve`: runs the reference server (docs/SPEC.md) until SIGTERM/SIGINT.
@@ -25,6 +25,8 @@ const RawServeOptionsSchema = z.object({
   idleTimeoutMs: z.string().optional(),
   shutdownDeadlineMs: z.string().optional(),
   timestampWindowMs: z.string().optional(),
+  httpPort: z.string().optional(),
+  httpHost: z.string().optional(),
 });
 export type RawServeOptions = z.infer<typeof RawServeOptionsSchema>;
 
@@ -45,6 +47,7 @@ const NUMERIC_FLAGS = {
   idleTimeoutMs: { flag: '--idle-timeout-ms', integer: true, min: 0, max: 86_400_000, example: '30000' },
   shutdownDeadlineMs: { flag: '--shutdown-deadline-ms', integer: true, min: 0, max: 600_000, example: '5000' },
   timestampWindowMs: { flag: '--timestamp-window-ms', integer: true, min: 0, max: 86_400_000, example: '30000' },
+  httpPort: { flag: '--http-port', integer: true, min: 1, max: 65_535, example: '8080' },
 } as const;
 type NumericFlag = keyof typeof NUMERIC_FLAGS;
 
@@ -72,7 +75,12 @@ export function addServeOptions(cmd: Command): Command {
     .option('--rate-per-sec <n>', 'per-connection token refill per second (with --rate-burst)')
     .option('--idle-timeout-ms <n>', 'close connections silent this long, 0 = never (default 30000)')
     .option('--shutdown-deadline-ms <n>', 'SIGTERM drain deadline (default 5000)')
-    .option('--timestamp-window-ms <n>', 'hmac-v2 accepted clock skew (default 30000)');
+    .option('--timestamp-window-ms <n>', 'hmac-v2 accepted clock skew (default 30000)')
+    .option(
+      '--http-port <n>',
+      'also serve the signal endpoint over HTTP on this TCP port (1-65535): POST /signal with one request envelope as JSON, reply as JSON (default: no HTTP)',
+    )
+    .option('--http-host <host>', `address the --http-port listener binds (default ${DEFAULT_HTTP_HOST}, loopback only; another address exposes the endpoint to the network)`);
 }
 
 function numericFlag(name: NumericFlag, raw: string | undefined): number | undefined {
@@ -129,6 +137,15 @@ export function serveOptionsToConfig(options: unknown, env: NodeJS.ProcessEnv = 
   if ((rateBurst === undefined) !== (ratePerSec === undefined)) {
     throw fpError('FP_USAGE', '--rate-burst and --rate-per-sec go together: pass both to enable the per-connection rate limit, or neither');
   }
+  const httpPort = numericFlag('httpPort', raw.httpPort);
+  let httpHost: string | undefined;
+  if (raw.httpHost !== undefined) {
+    httpHost = raw.httpHost.trim();
+    if (httpHost.length === 0) throw fpError('FP_USAGE', `--http-host must be a host name or address, got "${raw.httpHost}": e.g. --http-host ${DEFAULT_HTTP_HOST}`);
+    if (httpPort === undefined) {
+      throw fpError('FP_USAGE', '--http-host needs --http-port: pass --http-port N (e.g. --http-port 8080) to enable the HTTP endpoint, or drop --http-host');
+    }
+  }
   const config: ServerConfig = {
     socketPath,
     framing,
@@ -146,6 +163,8 @@ export function serveOptionsToConfig(options: unknown, env: NodeJS.ProcessEnv = 
     shutdownDeadlineMs: numericFlag('shutdownDeadlineMs', raw.shutdownDeadlineMs),
     timestampWindowMs: numericFlag('timestampWindowMs', raw.timestampWindowMs),
   };
+  if (httpPort !== undefined) config.httpPort = httpPort;
+  if (httpHost !== undefined) config.httpHost = httpHost;
   return config;
 }
 
@@ -164,7 +183,8 @@ export interface RunServeOptions {
 }
 
 /**
- * Starts a server, prints `<command>: listening on <path> (framing <name>, auth <mode>)`,
+ * Starts a server, prints `<command>: listening on <path> (framing <name>, auth <mode>)`
+ * (and, with `httpPort`, a second line `<command>: HTTP endpoint POST <url>`),
  * and on SIGTERM or SIGINT stops it within its shutdown deadline and exits 0
  * (a second signal exits at once). Resolves with the running server.
  */
@@ -198,7 +218,10 @@ export async function runServe(config: ServerConfig, options: RunServeOptions = 
   started = server.start();
   await started;
   const out = options.out ?? process.stdout;
-  out.write(`${options.commandName ?? 'fastpath serve'}: listening on ${server.socketPath} (framing ${server.framingName}, auth ${server.auth}${options.readyDetail ?? ''})\n`);
+  const name = options.commandName ?? 'fastpath serve';
+  out.write(`${name}: listening on ${server.socketPath} (framing ${server.framingName}, auth ${server.auth}${options.readyDetail ?? ''})\n`);
+  const http = server.httpAddress;
+  if (http !== undefined) out.write(`${name}: HTTP endpoint POST ${http.url} (JSON request envelope, JSON reply)\n`);
   return server;
 }
 

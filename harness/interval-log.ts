@@ -33,6 +33,8 @@ export function writeIntervalLog(startEpochMs: number, intervals: readonly Timed
   writer.outputComment('[values in nanoseconds; the max column in milliseconds]');
   writer.outputLogFormatVersion();
   writer.outputStartTime(startEpochMs);
+  // Interval timestamps are relative to this base, as the Java writer records it.
+  lines.push(`#[BaseTime: ${(startEpochMs / 1_000).toFixed(3)} (seconds since epoch)]\n`);
   writer.baseTime = startEpochMs;
   writer.outputLegend();
   for (const iv of intervals) {

@@ -69,6 +69,11 @@ export function decodeJson(bytes: Uint8Array): BodyDecodeResult {
   } catch {
     return { ok: false, error: 'body is not valid UTF-8' };
   }
+  return parseJsonText(text);
+}
+
+/** JSON.parse of an already decoded text, with the error message of {@link decodeJson}. */
+export function parseJsonText(text: string): BodyDecodeResult {
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch (err) {

@@ -3,6 +3,7 @@
  * order of checks (§4.6), timestamp window edges (§4.4.2), hmac-json over
  * JSON.stringify of the decoded signal (§4.3, with the §4.3.2 caveat).
  */
+import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -94,6 +95,75 @@ describe('signatureMatches (§4.5)', () => {
     expect(signatureMatches(SECRET, 'payload', digest.slice(0, 62))).toBe(false);
     expect(signatureMatches(SECRET, 'payload', `${digest}00`)).toBe(false);
     expect(signatureMatches(SECRET, 'payload', `zz${digest.slice(2)}`)).toBe(false);
+  });
+
+  it('does not read characters beyond Latin-1 as digits (U+0130 is not "0")', () => {
+    const aliased = [...digest].map((c) => (c === '0' ? '\u0130' : c)).join('');
+    expect(aliased).not.toBe(digest);
+    expect(signatureMatches(SECRET, 'payload', aliased)).toBe(false);
+    expect(signatureMatches(SECRET, 'payload', '\u0130'.repeat(64))).toBe(false);
+  });
+
+  it('matches exactly the 64-hex-digit spellings of the digest, on random near-misses', () => {
+    const nearMiss = fc.tuple(fc.nat(63), fc.string({ unit: 'binary', minLength: 1, maxLength: 2 }), fc.constantFrom('replace', 'insert', 'case')).map(([at, text, how]) => {
+      if (how === 'case') return digest.slice(0, at) + digest.slice(at).toUpperCase();
+      if (how === 'insert') return digest.slice(0, at) + text + digest.slice(at);
+      return digest.slice(0, at) + text + digest.slice(at + text.length);
+    });
+    fc.assert(
+      fc.property(fc.oneof(nearMiss, fc.string({ minLength: 64, maxLength: 64 })), (sig) => {
+        expect(signatureMatches(SECRET, 'payload', sig)).toBe(isHex64(sig) && sig.toLowerCase() === digest);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('HMAC-SHA256 with a cached key object', () => {
+  const nodeHmac = (key: string | Buffer, data: string | Uint8Array): string => createHmac('sha256', key).update(data).digest('hex');
+
+  it.each([
+    // RFC 4231 test cases 1, 2 and 6 (a 131-byte key, hashed first).
+    ['0b'.repeat(20), Buffer.from('Hi There'), 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7'],
+    [Buffer.from('Jefe').toString('hex'), Buffer.from('what do ya want for nothing?'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843'],
+    ['aa'.repeat(131), Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First'), '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54'],
+  ])('matches RFC 4231 (key %s)', (keyHex, data, expected) => {
+    expect(hmacHex(Buffer.from(keyHex, 'hex'), data)).toBe(expected);
+  });
+
+  it('matches a fresh createHmac at every SHA-256 padding boundary and for long data', () => {
+    for (const length of [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 1023, 1024, 1025, 4096]) {
+      const data = Buffer.alloc(length, 0x61 + (length % 26));
+      expect(hmacHex(SECRET, data)).toBe(nodeHmac(SECRET, data));
+      expect(hmacHex(SECRET, data.toString('latin1'))).toBe(nodeHmac(SECRET, data));
+      // Multi-byte UTF-8: the byte length, not the string length, decides.
+      expect(hmacHex(SECRET, 'é'.repeat(length))).toBe(nodeHmac(SECRET, 'é'.repeat(length)));
+    }
+  });
+
+  it('matches node:crypto for random keys and data, and switches keys correctly', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 80 }), fc.uint8Array({ maxLength: 150 }).map((b) => Buffer.from(b))),
+        fc.oneof(fc.string({ unit: 'grapheme', maxLength: 400 }), fc.uint8Array({ maxLength: 1200 })),
+        (key, data) => {
+          expect(hmacHex(key, data)).toBe(nodeHmac(key, data));
+          expect(hmacHex(SECRET, data)).toBe(nodeHmac(SECRET, data));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('signs and verifies hmac-v2 over `${ts}.${nonce}.` and the body bytes, for short and long bodies', () => {
+    for (const text of ['{"type":"STATUS"}', JSON.stringify({ type: 'ABORT', signal_id: 'x', reason: 'r'.repeat(2000) })]) {
+      const env = signEnvelope('hmac-v2', SECRET, undefined, { ts: NOW, nonce: 'nonce-0001', bodyText: text });
+      expect(env.sig).toBe(nodeHmac(SECRET, v2SignedBytes(NOW, 'nonce-0001', text)));
+      expect(verifyEnvelope('hmac-v2', SECRET, env, ctx).ok).toBe(true);
+    }
+    const bin = Buffer.alloc(1500, 7);
+    const benv = signEnvelope('hmac-v2', SECRET, undefined, { ts: NOW, nonce: 'nonce-0002', binaryBody: bin });
+    expect(benv.sig).toBe(nodeHmac(SECRET, v2SignedBytes(NOW, 'nonce-0002', bin)));
   });
 });
 

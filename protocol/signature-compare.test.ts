@@ -44,7 +44,7 @@ describe('signature comparison', () => {
   });
 
   it('never compares a malformed signature (§4.5 "without computing a comparison")', () => {
-    for (const signature of [undefined, 42, 'abc', `${hmacHex(SECRET, JSON.stringify(SIGNAL))}\n`, 'g'.repeat(64)]) {
+    for (const signature of [undefined, 42, 'abc', `${hmacHex(SECRET, JSON.stringify(SIGNAL))}\n`, 'g'.repeat(64), '\u0130'.repeat(64), '０'.repeat(64)]) {
       const res = verifyEnvelope('hmac-json', SECRET, { signal: SIGNAL, signature }, ctx);
       expect(res).toMatchObject({ ok: false, reason: 'INVALID_SIGNATURE' });
     }

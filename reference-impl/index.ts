@@ -9,12 +9,14 @@ export {
   MAX_SOCKET_PATH_BYTES,
   DEFAULT_WRITE_HIGH_WATER_BYTES,
   DEFAULT_REPLAY_CACHE_MAX_ENTRIES,
+  DEFAULT_HTTP_HOST,
   STALE_PROBE_TIMEOUT_MS,
   CLOSE_LINGER_MS,
   type ServerConfig,
   type ResolvedServerConfig,
   type ServerStatus,
 } from './server.js';
+export { HTTP_SIGNAL_PATH, type HttpAddress } from './http-endpoint.js';
 export {
   FastPathClient,
   ClientOptionsSchema,

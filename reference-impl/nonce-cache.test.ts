@@ -52,4 +52,28 @@ describe('NonceCache (§4.4.3)', () => {
     clock.nowMs += 1_000;
     expect(cache.checkAndRecord('nonce-0003', clock.nowMs)).toBe('fresh');
   });
+
+  it('does not forget a nonce re-recorded after expiring when the sweep reaches its old slot', () => {
+    const { cache, clock } = cacheAt();
+    const t0 = clock.nowMs;
+    cache.checkAndRecord('nonce-long', t0 + 1_000); // future ts: kept until t0 + 2000, ahead of the next one
+    cache.checkAndRecord('nonce-x', t0); // expires at t0 + 1000, but sits behind nonce-long
+    clock.nowMs = t0 + 1_200;
+    expect(cache.checkAndRecord('nonce-x', clock.nowMs)).toBe('fresh'); // expired: recorded again until t0 + 2200
+    clock.nowMs = t0 + 2_100; // the sweep passes nonce-long and nonce-x's first entry
+    expect(cache.has('nonce-long')).toBe(false);
+    expect(cache.checkAndRecord('nonce-x', clock.nowMs)).toBe('replay');
+    expect(cache.size).toBe(1);
+  });
+
+  it('keeps sweeping in insertion order over many windows', () => {
+    const { cache, clock } = cacheAt(10_000);
+    for (let i = 0; i < 20_000; i++) {
+      expect(cache.checkAndRecord(`nonce-${i}`, clock.nowMs)).toBe('fresh');
+      if (i % 4 === 3) clock.nowMs += 1;
+    }
+    expect(cache.size).toBeLessThanOrEqual(4_004);
+    expect(cache.checkAndRecord('nonce-19999', clock.nowMs)).toBe('replay');
+    expect(cache.checkAndRecord('nonce-0', clock.nowMs)).toBe('fresh');
+  });
 });

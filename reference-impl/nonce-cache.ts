@@ -21,11 +21,18 @@ export type NonceCheck = 'fresh' | 'replay' | 'full';
  *
  * Bounded: at `maxEntries` it refuses new nonces (`'full'`) rather than forgetting
  * live ones, which would silently re-open replays. Expired entries are swept in
- * insertion order on every call (amortised O(1), no timer).
+ * insertion order on every call (amortised O(1), no timer) from a FIFO of their
+ * own: sweeping by iterating the Map from its head would first step over every
+ * entry deleted since the Map last compacted, which made each call cost O(window
+ * × rate) once nonces started expiring (82 µs per call at 150 k nonces/s, 1 s window).
  */
 export class NonceCache {
-  /** nonce → expiry (wall ms); Map iteration order is insertion order. */
+  /** nonce → expiry (wall ms). */
   private readonly expiries = new Map<string, number>();
+  /** Insertion-ordered FIFO of (nonce, expiry) for the sweep; [head, length) are live. */
+  private fifoNonces: string[] = [];
+  private fifoExpiries: number[] = [];
+  private head = 0;
   private readonly now: ClockMs;
 
   constructor(private readonly options: NonceCacheOptions) {
@@ -42,10 +49,13 @@ export class NonceCache {
     const expiry = this.expiries.get(nonce);
     if (expiry !== undefined) {
       if (expiry > nowMs) return 'replay';
-      this.expiries.delete(nonce); // expired but not yet swept: re-insert at the tail
+      this.expiries.delete(nonce); // expired but not yet swept (behind a longer-lived entry): re-insert at the tail
     }
     if (this.expiries.size >= this.options.maxEntries) return 'full';
-    this.expiries.set(nonce, Math.max(nowMs, tsMs) + this.options.timestampWindowMs);
+    const newExpiry = Math.max(nowMs, tsMs) + this.options.timestampWindowMs;
+    this.expiries.set(nonce, newExpiry);
+    this.fifoNonces.push(nonce);
+    this.fifoExpiries.push(newExpiry);
     return 'fresh';
   }
 
@@ -62,9 +72,20 @@ export class NonceCache {
 
   /** Drops expired entries from the head of the insertion order. */
   private sweep(nowMs: number): void {
-    for (const [nonce, expiry] of this.expiries) {
-      if (expiry > nowMs) return;
-      this.expiries.delete(nonce);
+    const nonces = this.fifoNonces;
+    const expiries = this.fifoExpiries;
+    let head = this.head;
+    while (head < nonces.length && expiries[head]! <= nowMs) {
+      const nonce = nonces[head]!;
+      // A nonce re-inserted after expiring has a later expiry and a later FIFO slot: leave that entry alone.
+      if (this.expiries.get(nonce) === expiries[head]) this.expiries.delete(nonce);
+      head++;
     }
+    if (head > 1024 && head * 2 > nonces.length) {
+      this.fifoNonces = nonces.slice(head);
+      this.fifoExpiries = expiries.slice(head);
+      head = 0;
+    }
+    this.head = head;
   }
 }

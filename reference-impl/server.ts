@@ -21,6 +21,7 @@ import {
 } from '../protocol/index.js';
 import { FAULT_NAMES, type Fault } from './faults.js';
 import { FramingOptionSchema, describeIssues } from './framing-option.js';
+import { HttpEndpoint, type HttpAddress } from './http-endpoint.js';
 import { Metrics, type MetricsSnapshot, roundUs } from './metrics.js';
 import { NonceCache } from './nonce-cache.js';
 import { DEFAULT_MAX_RETAINED_SIGNALS, SignalBook } from './signal-book.js';
@@ -35,6 +36,11 @@ import { TokenBucket } from './token-bucket.js';
  * request (`delay_ms`) is pending; otherwise each reply is appended to the batch
  * of the current 'data' event and the whole batch is written once (no promise or
  * closure per request).
+ *
+ * Optionally the same signal endpoint is also served over HTTP (`POST /signal`,
+ * see http-endpoint.ts): decoded envelopes from both transports go through
+ * {@link FastPathServer}'s one request path and share the signal book, nonce
+ * cache and metrics.
  */
 
 /** Longest Unix socket path Linux accepts (sun_path is 108 bytes including the NUL). */
@@ -42,6 +48,8 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 
 export const DEFAULT_WRITE_HIGH_WATER_BYTES = 1_048_576;
 export const DEFAULT_REPLAY_CACHE_MAX_ENTRIES = 2_000_000;
+/** Host of the optional HTTP listener when `httpHost` is not given: loopback only. */
+export const DEFAULT_HTTP_HOST = '127.0.0.1';
 /** How long a closing connection keeps reading and discarding input after its last reply (§5.6 note). */
 export const CLOSE_LINGER_MS = 200;
 /** How long start() waits for a connection to an existing socket file before calling it live. */
@@ -87,10 +95,20 @@ export const ServerConfigSchema = z
     replayCacheMaxEntries: intMin(1).default(DEFAULT_REPLAY_CACHE_MAX_ENTRIES),
     /** Test-only deliberate violations (see faults.ts). Never set in a real deployment. */
     faults: z.array(z.enum(FAULT_NAMES as [Fault, ...Fault[]])).default([]),
+    /**
+     * Also serve `POST /signal` over HTTP on this TCP port (0 = any free port, see
+     * {@link FastPathServer.httpAddress}); undefined = no HTTP listener.
+     */
+    httpPort: z.number().int('httpPort must be a whole number').min(0, 'httpPort must be 0-65535').max(65_535, 'httpPort must be 0-65535').optional(),
+    /** Host the HTTP listener binds; default {@link DEFAULT_HTTP_HOST} (loopback). Needs `httpPort`. */
+    httpHost: z.string().min(1, 'httpHost must not be empty').optional(),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.auth !== 'none' && cfg.secret.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['secret'], message: `auth ${cfg.auth} needs a non-empty secret` });
+    }
+    if (cfg.httpHost !== undefined && cfg.httpPort === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['httpHost'], message: 'httpHost is set but httpPort is not: set httpPort to enable the HTTP listener' });
     }
   });
 
@@ -119,7 +137,21 @@ export interface ServerStatus {
 }
 
 /** A reply body before encoding. */
-type ReplyBody = Record<string, unknown>;
+export type ReplyBody = Record<string, unknown>;
+
+/**
+ * Where the replies to one transport's requests go: a socket {@link Connection},
+ * or one HTTP exchange. The request path ({@link FastPathServer}'s handleEnvelope)
+ * only talks to this.
+ */
+export interface RequestSink {
+  /** The token bucket of the connection the request came on (§6.7), if rate limiting is on. */
+  readonly bucket: TokenBucket | undefined;
+  /** A reply ready now. */
+  reply(body: ReplyBody, startedMs: number): void;
+  /** A reply due after `delayMs` (§6.9). */
+  replyLater(body: ReplyBody, startedMs: number, delayMs: number): void;
+}
 
 /** Encoded reply frames: text for ndjson (all chunks of a connection are then strings), bytes otherwise. */
 type WireChunk = string | Buffer;
@@ -165,6 +197,7 @@ export class FastPathServer {
   /** What connections may call back into; keeps these out of the public class surface. */
   private readonly host: ConnectionHost;
   private server: net.Server | undefined;
+  private http: HttpEndpoint | undefined;
   private state: ServerState = 'new';
   private socketStats: Stats | undefined;
   private startPromise: Promise<void> | undefined;
@@ -216,11 +249,23 @@ export class FastPathServer {
   }
 
   /**
+   * Where the HTTP listener (`httpPort`) is bound once {@link start} resolved:
+   * the actual port when `httpPort` was 0. Undefined without `httpPort`, before
+   * start and after stop.
+   */
+  get httpAddress(): HttpAddress | undefined {
+    return this.http?.address;
+  }
+
+  /**
    * Binds and listens; resolves once clients can connect. The socket has mode
    * 0600 from the start (umask set around bind, §2.2). An existing socket file
    * that refuses connections is removed (§2.3).
+   * With `httpPort`, the HTTP listener is started next; when it cannot listen,
+   * the socket is closed again and start() rejects.
    * @throws FastPathError FP_SOCKET_IN_USE when a server answers on the path (§2.4),
-   *   FP_SOCKET_NOT_SOCKET when the path is not a socket, FP_CONFIG_INVALID when it cannot bind.
+   *   FP_SOCKET_NOT_SOCKET when the path is not a socket, FP_CONFIG_INVALID when it cannot bind
+   *   (the socket path or the HTTP port).
    */
   start(): Promise<void> {
     if (this.state !== 'new') {
@@ -261,12 +306,39 @@ export class FastPathServer {
       chmodSync(path, this.faults.worldWritableSocket ? 0o666 : 0o600);
       this.socketStats = statSync(path);
       server.on('error', () => undefined); // errors after listening are per-connection; keep serving
+      await this.listenHttp();
       this.state = 'listening';
     } catch (err) {
       this.state = 'stopped';
       this.server?.close();
+      this.removeOwnSocketFile(); // start() failed after binding (the HTTP port): leave no socket file
+      this.http?.destroy();
+      this.http = undefined;
       throw err;
     }
+  }
+
+  /** Starts the optional HTTP listener (`httpPort`). */
+  private async listenHttp(): Promise<void> {
+    const c = this.config;
+    if (c.httpPort === undefined) return;
+    const http = new HttpEndpoint(
+      {
+        isStopping: () => this.stopping,
+        handleEnvelope: (sink, env, startedMs) => this.handleEnvelope(sink, env, startedMs),
+        account: (reply, startedMs) => this.account(reply, startedMs),
+        onClosed: () => this.maybeFinishStop(),
+      },
+      {
+        host: c.httpHost ?? DEFAULT_HTTP_HOST,
+        port: c.httpPort,
+        maxBodyBytes: c.framing.maxFrameBytes,
+        rateLimit: c.rateLimit,
+        keepAliveTimeoutMs: c.idleTimeoutMs,
+      },
+    );
+    this.http = http;
+    await http.listen();
   }
 
   /**
@@ -299,6 +371,7 @@ export class FastPathServer {
     this.stopPromise = new Promise<void>((resolve) => {
       const deadline = setTimeout(() => {
         for (const conn of this.connections) conn.destroy();
+        this.http?.destroy();
       }, Math.max(0, deadlineMs));
       this.finishStop = () => {
         clearTimeout(deadline);
@@ -310,8 +383,10 @@ export class FastPathServer {
       if (this.faults.dropsInFlight) {
         // Fault drops-in-flight: in-flight requests are never answered.
         for (const conn of this.connections) conn.destroy();
+        this.http?.destroy();
       } else {
         for (const conn of this.connections) conn.beginShutdown();
+        this.http?.beginShutdown();
       }
       this.maybeFinishStop();
     });
@@ -357,8 +432,8 @@ export class FastPathServer {
     return framing.kind === 'ndjson' ? `${JSON.stringify(reply)}\n` : encodeMessage(framing, reply);
   }
 
-  /** Adds ipc_latency_ms to an accepted reply, counts it, and encodes it. */
-  private finalizeReply(reply: ReplyBody, startedMs: number, closing: boolean): WireChunk {
+  /** Adds ipc_latency_ms to an accepted reply and counts the reply (every transport). */
+  private account(reply: ReplyBody, startedMs: number): void {
     if (reply.accepted === true) {
       const latencyMs = roundUs(performance.now() - startedMs);
       reply.ipc_latency_ms = latencyMs;
@@ -366,6 +441,11 @@ export class FastPathServer {
     } else {
       this.metrics.recordRejected(reply.reason === 'INVALID_SIGNATURE');
     }
+  }
+
+  /** Accounts a socket reply and encodes it. */
+  private finalizeReply(reply: ReplyBody, startedMs: number, closing: boolean): WireChunk {
+    this.account(reply, startedMs);
     return this.encodeReply(reply, closing);
   }
 
@@ -391,7 +471,7 @@ export class FastPathServer {
     }
   }
 
-  /** The request path of §4.6: frame → rate limit → envelope → signature → timestamp → replay → schema → semantics. */
+  /** The request path of §4.6 for a socket frame: body decoding (§3.5), then {@link handleEnvelope}. */
   private handleFrame(conn: Connection, body: Buffer, startedMs: number): void {
     const decoded = decodeBody(this.config.framing.codec, body);
     if (!decoded.ok) return conn.reply(rejectedReply('IPC_ERROR', decoded.error), startedMs);
@@ -399,6 +479,14 @@ export class FastPathServer {
     if (!isPlainObject(env)) {
       return conn.reply(rejectedReply('IPC_ERROR', 'body must be a JSON object or MessagePack map (the envelope)'), startedMs);
     }
+    this.handleEnvelope(conn, env, startedMs);
+  }
+
+  /**
+   * The request path of §4.6 after body decoding, for every transport: rate limit →
+   * envelope → signature → timestamp → replay → schema → semantics.
+   */
+  private handleEnvelope(conn: RequestSink, env: Record<string, unknown>, startedMs: number): void {
     const id: EnvelopeId | undefined = readEnvelopeId(env) ?? undefined;
     if (conn.bucket !== undefined && !conn.bucket.tryTake()) {
       const rl = this.config.rateLimit!;
@@ -410,7 +498,7 @@ export class FastPathServer {
     // Fault signature-prefix: only the first 64 characters of the signature are looked at.
     if (this.faults.signaturePrefix) truncateSignatures(env);
     const ctx = this.verifyCtx;
-    ctx.nowMs = Date.now();
+    if (this.config.auth === 'hmac-v2') ctx.nowMs = Date.now(); // only hmac-v2 reads the clock
     const verified = verifyEnvelope(this.config.auth, this.config.secret, env, ctx);
     if (!verified.ok) return conn.reply(rejectedReply(verified.reason, verified.error, verified.id), startedMs);
     let signalValue = verified.signal;
@@ -519,7 +607,10 @@ export class FastPathServer {
   }
 
   private maybeFinishStop(): void {
-    if (this.finishStop !== undefined && this.connections.size === 0) this.finishStop();
+    if (this.finishStop !== undefined && this.connections.size === 0 && (this.http === undefined || this.http.closed)) {
+      this.http = undefined;
+      this.finishStop();
+    }
   }
 }
 
@@ -551,7 +642,7 @@ function onPendingDue(pending: PendingReply): void {
  * batches writes, applies backpressure (§7.2), idle timeout (§7.3) and the
  * close rules (§5.6, §7.4).
  */
-class Connection {
+class Connection implements RequestSink {
   /** Replies behind a pending one (ordered mode only); Buffers are ready frames. */
   private queue: (WireChunk | PendingReply)[] = [];
   /** Pending replies not yet completed. */

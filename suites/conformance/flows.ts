@@ -71,11 +71,24 @@ export async function cleanup(ctx: CaseContext, conn: WireConnection | undefined
  */
 export async function stillServing(ctx: CaseContext, conn: WireConnection, after: string): Promise<void> {
   const signal = ctx.prepare();
+  const preparedAt = performance.now();
   const ev = await conn.request(signal);
   if (ev.type !== 'reply' || ev.reply.kind !== 'accepted') {
     throw new Mismatch(`after ${after}, a valid PREPARE on the same connection got ${describeEvent(ev)}`);
   }
-  await abortOk(ctx, conn, signal.signal_id, `after ${after}, ABORT on the same connection`);
+  const what = `after ${after}, ABORT on the same connection`;
+  const abort = await conn.request(ctx.abort(signal.signal_id));
+  // On a loaded machine the PREPARE may really have outlived its TTL before the ABORT
+  // arrived: SIGNAL_EXPIRED is then the correct answer, and the server is serving.
+  const ttlMs = ctx.capabilities.prepareTtlMs;
+  const expiredInTime = abort.type === 'reply' && abort.reply.kind === 'rejected' && abort.reply.reason === 'SIGNAL_EXPIRED';
+  if (expiredInTime && ttlMs !== undefined && performance.now() - preparedAt >= ttlMs) {
+    ctx.note(`${what}: SIGNAL_EXPIRED, correctly, since more than the ${ttlMs} ms TTL passed after the PREPARE`);
+    return;
+  }
+  const reply = expectAccepted(abort, what);
+  expectField(reply, 'state', 'ABORTED', what);
+  expectField(reply, 'signal_id', signal.signal_id, what);
 }
 
 /** A new connection is served: the server is alive and accepting (§3.1.2: "keep serving other connections"). */
