@@ -43,6 +43,7 @@ export const BenchOptionsSchema = z.object({
   warmup: durationFlag('--warmup', 0, 3_600_000),
   repeat: intFlag('--repeat', 1, 100),
   threads: intFlag('--threads', 0, 64).optional(),
+  presign: intFlag('--presign', 0, 10_000_000),
   pin: z.string().transform((text, ctx) => {
     try {
       return parsePinMode(text);
@@ -144,6 +145,7 @@ export function registerBench(program: Command): Command {
     .option('--warmup <d>', 'warm-up before each measured phase, not recorded', '1s')
     .option('--repeat <n>', 'runs of every scenario (for bench compare significance)', '1')
     .option('--threads <n>', 'worker threads generating load when --connections > 1 (default: min(connections, CPUs))')
+    .option('--presign <n>', 'requests per connection built and signed before the clock starts, so signing does not cap throughput (0: as sent)', '0')
     .option('--pin <mode>', 'CPU pinning with taskset: none, same (client and target on one CPU), split (different CPUs)', 'none')
     .option('--no-floor', 'skip the Node raw-echo floor')
     .option('--no-native', 'skip the native (C) echo floor and client')
@@ -193,6 +195,7 @@ export async function benchAction(opts: BenchCliOptions): Promise<void> {
     intervalMs: opts.intervalMs,
     threads,
     pin,
+    presign: opts.presign,
     toolVersion: readPackageVersion(),
     onProgress: progress,
   };

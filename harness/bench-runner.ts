@@ -42,6 +42,8 @@ export interface BenchOptions {
   /** Worker threads for scenarios with more than one connection; 0 = always in this thread. */
   readonly threads: number;
   readonly pin: PinMode;
+  /** Requests per connection built and signed before each measured run (0: built as sent). */
+  readonly presign: number;
   readonly toolVersion: string;
   /** Progress lines (for stderr). */
   readonly onProgress?: ((line: string) => void) | undefined;
@@ -116,6 +118,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     dialect: opts.dialect,
     replyCheck,
     idPrefix: `b${runId}s${(scenarioIndex++).toString(36)}c`,
+    presign: opts.presign,
   });
   try {
     progress(`starting target ${opts.target.name} in ${opts.mode.label}${pins.targetCpu === undefined ? '' : ` on CPU ${pins.targetCpu}`}`);
@@ -176,7 +179,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           lateThresholdUs: opts.lateThresholdUs,
           intervalMs: opts.intervalMs,
           request: recipe(spec, spec.peer === 'target' ? 'dialect' : 'frame'),
-          threads: spec.connections > 1 ? opts.threads : 0,
+          threads: spec.connections > 1 || spec.loop === 'open' ? Math.max(1, opts.threads) : 0,
         });
         const entry = acc.get(name) ?? { spec, outcomes: [] };
         entry.outcomes.push(outcome);

@@ -148,6 +148,7 @@ export async function compareIpcHttp(opts: IpcHttpOptions): Promise<HttpComparis
         dialect: { kind: 'spec' },
         replyCheck: 'dialect',
         idPrefix: 'hi',
+        presign: 0,
       },
     });
     opts.onProgress?.(`http: autocannon POST http://127.0.0.1:${port}/signal c${opts.connections}`);

@@ -34,6 +34,9 @@ export interface LoadGroupResult {
 }
 
 const MAX_ERROR_SAMPLES = 5;
+const EMPTY = Buffer.alloc(0);
+/** A start this much past the beginning of the measured phase is reported (setup overran the warm-up). */
+const SETUP_OVERRUN_TOLERANCE_NS = 5_000_000;
 const WATCHDOG_MS = 50;
 /** Above this much time to the next send, sleep with a timer instead of yielding with setImmediate. */
 const SPIN_WINDOW_NS = 1_500_000;
@@ -79,7 +82,7 @@ class GroupState {
     const index = Math.floor((intendedNs - this.measureStartNs) / this.intervalNs);
     let h = this.intervals.get(index);
     if (h === undefined) {
-      h = createLatencyHistogram({ packed: true });
+      h = createLatencyHistogram();
       this.intervals.set(index, h);
     }
     recordLatencyNs(h, nowNs - intendedNs);
@@ -100,6 +103,8 @@ class LoadConnection {
   dead = false;
   private readonly decoder: FrameDecoder;
   private corked = false;
+  /** Frames built before the clock started (`request.presign`), released as they are sent. */
+  private readonly presigned: Buffer[] | undefined;
 
   constructor(
     readonly index: number,
@@ -115,6 +120,8 @@ class LoadConnection {
     this.intended = new Float64Array(cap);
     this.sentAt = new Float64Array(cap);
     this.decoder = createFrameDecoder({ ...factory.framing, maxFrameBytes: Math.max(factory.framing.maxFrameBytes, 64 * 1024 * 1024) });
+    const n = state.plan.request.presign;
+    this.presigned = n > 0 ? Array.from({ length: n }, (_, seq) => factory.build(seq)) : undefined;
   }
 
   get inFlight(): number {
@@ -132,7 +139,9 @@ class LoadConnection {
 
   send(intendedNs: number, closedLoop: boolean): void {
     const seq = this.nextSeq++;
-    const frame = this.factory.build(seq);
+    const pre = this.presigned;
+    const frame = pre !== undefined && seq < pre.length ? (pre[seq] as Buffer) : this.factory.build(seq);
+    if (pre !== undefined && seq < pre.length) pre[seq] = EMPTY;
     const depth = this.state.plan.depth;
     const slot = (this.head + this.count) % depth;
     this.seqs[slot] = seq;
@@ -364,6 +373,10 @@ function drive(
       if (now() < plan.startAtNs) {
         setTimeout(begin, 1);
         return;
+      }
+      if (now() > state.measureStartNs + SETUP_OVERRUN_TOLERANCE_NS) {
+        // Setup (e.g. --presign) ran into the measured phase: its figures would be short.
+        state.fail(`setup took until ${((now() - plan.startAtNs) / 1e6).toFixed(0)} ms after the planned start, past the warm-up; raise --warmup (or lower --presign)`);
       }
       if (plan.loop === 'closed') {
         for (const c of conns) c.fillClosed();

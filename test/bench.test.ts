@@ -141,6 +141,18 @@ describe('fastpath bench with many connections', () => {
   });
 });
 
+describe('fastpath bench with presigned requests', () => {
+  it('sends requests built before the clock started, each still accepted once (ids in order, no replay)', async () => {
+    const r = await bench(['--framing', 'lp32-msgpack', '--auth', 'hmac-v2', '--depth', '16', '--presign', '20000', '--duration', '1s', '--warmup', '500ms', '--no-floor', '--no-native', '--no-report', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const s = targetScenario(parseReport(r.stdout));
+    expect(s.name).toBe('lp32-msgpack.hmac-v2.closed.c1.d16.64B');
+    expect(s.errors).toBe(0);
+    expect(s.failure).toBeUndefined();
+    expect(s.received).toBeGreaterThan(100);
+  });
+});
+
 describe('fastpath bench refuses bad flags', () => {
   const cases: [string, string[], RegExp][] = [
     ['open loop without a rate', ['--loop', 'open'], /--loop open needs --rate/],
@@ -150,6 +162,7 @@ describe('fastpath bench refuses bad flags', () => {
     ['an unknown pin mode', ['--pin', 'diagonal'], /none, same|same, split|pin/],
     ['a duration without a number', ['--duration', 'forever'], /--duration must be a duration/],
     ['an unknown loop', ['--loop', 'sideways'], /--loop must be closed or open/],
+    ['a negative presign count', ['--presign', '-5'], /--presign must be a whole number from 0/],
     ['a missing target file', ['--target', 'fixtures/bench/nope.json'], /nope\.json/],
   ];
   it.each(cases)('%s: one clear message and exit 2', async (_name, args, message) => {
