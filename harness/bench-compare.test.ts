@@ -246,6 +246,25 @@ describe('compareReports', () => {
     expect(compareReports(base, cand, { failOnRegressionPct: 40 }).regressed).toBe(false);
   });
 
+  it('judges the ratio to the same-run floor: a 30% worse ratio is a regression even when the machine got faster overall', () => {
+    // The candidate machine is 20% faster (absolute latencies improve), but the target
+    // lost ground against its floor: p50/floor went from ~1.2 to ~1.56.
+    const withRatio = (samples: RunSample[], ratioP50: number): RunSample[] =>
+      samples.map((r, i) => ({ ...r, floorRatioP50: ratioP50 * (JITTER[i] ?? 1), floorRatioP99: 1.5 * (JITTER[i] ?? 1) }));
+    const floor = { name: 'floor.node-echo.s', p50Us: 8, p99Us: 15 };
+    const base = report([scenario('s', withRatio(runs(1), 1.2), { floor, ratioToFloor: { p50: 1.2, p99: 1.5 } })]);
+    const cand = report([scenario('s', withRatio(runs(0.8), 1.56), { floor, ratioToFloor: { p50: 1.56, p99: 1.5 } })]);
+    const v = verdicts(compareReports(base, cand, { failOnRegressionPct: 10 }), 's');
+    expect(v.p50Us).toBe('improvement');
+    expect(v.floorRatioP50).toBe('regression');
+    expect(v.floorRatioP99).toBe('no-change');
+  });
+
+  it('compares floor ratios only for scenarios that have a floor', () => {
+    const r = report([scenario('s', runs(1))]);
+    expect(Object.keys(verdicts(compareReports(r, r, {}), 's'))).toEqual(['p50Us', 'p90Us', 'p99Us', 'p999Us', 'throughputPerSec']);
+  });
+
   it('lets a significant 5% slowdown pass under a 10% allowance, and says so', () => {
     const base = report([scenario('s', runs(1))]);
     const cand = report([scenario('s', runs(1.05))]);

@@ -15,7 +15,7 @@ import type { BenchEnv, BenchReport, ScenarioResult } from './bench-result.js';
  */
 
 /** Metrics compared per scenario. */
-export const COMPARED_METRICS = ['p50Us', 'p90Us', 'p99Us', 'p999Us', 'throughputPerSec'] as const;
+export const COMPARED_METRICS = ['p50Us', 'p90Us', 'p99Us', 'p999Us', 'throughputPerSec', 'floorRatioP50', 'floorRatioP99'] as const;
 export type ComparedMetric = (typeof COMPARED_METRICS)[number];
 
 /** Which direction is better: latencies down, throughput up. */
@@ -25,7 +25,23 @@ export const METRIC_BETTER: Readonly<Record<ComparedMetric, 'lower' | 'higher'>>
   p99Us: 'lower',
   p999Us: 'lower',
   throughputPerSec: 'higher',
+  floorRatioP50: 'lower',
+  floorRatioP99: 'lower',
 };
+
+/**
+ * Ratios to the floor of the same run: on a noisy machine the target and its floor
+ * move together, so these are often significant where the absolute figures are not.
+ * Compared only for scenarios with a floor, on runs only.
+ */
+const RATIO_METRICS: ReadonlySet<ComparedMetric> = new Set(['floorRatioP50', 'floorRatioP99']);
+
+/** The headline figure of a metric (ratios come from `ratioToFloor`). */
+function headline(s: ScenarioResult, metric: ComparedMetric): number {
+  if (metric === 'floorRatioP50') return s.ratioToFloor?.p50 ?? Number.NaN;
+  if (metric === 'floorRatioP99') return s.ratioToFloor?.p99 ?? Number.NaN;
+  return s[metric];
+}
 
 /** Metrics that intervals carry (p90 and p99.9 only come with runs). */
 const INTERVAL_METRICS: ReadonlySet<ComparedMetric> = new Set(['p50Us', 'p99Us', 'throughputPerSec']);
@@ -286,7 +302,7 @@ function pickSource(base: ScenarioResult, cand: ScenarioResult): { source: Sampl
  * intervals without any reply (throughput 0) are dropped too, since they hold no latency.
  */
 function samplesOf(s: ScenarioResult, source: SampleSource, metric: ComparedMetric): number[] | undefined {
-  if (source === 'runs') return s.runs.map((r) => r[metric]).filter(Number.isFinite);
+  if (source === 'runs') return s.runs.map((r) => r[metric] ?? Number.NaN).filter(Number.isFinite);
   if (source === 'intervals' && INTERVAL_METRICS.has(metric)) {
     const m = metric as 'p50Us' | 'p99Us' | 'throughputPerSec';
     return s.intervals
@@ -308,8 +324,8 @@ function compareMetric(
   allowancePct: number,
 ): MetricComparison {
   const better = METRIC_BETTER[metric];
-  const baseValue = base[metric];
-  const candValue = cand[metric];
+  const baseValue = headline(base, metric);
+  const candValue = headline(cand, metric);
   const deltaPct = Number.isFinite(baseValue) && Number.isFinite(candValue) && baseValue !== 0 ? ((candValue - baseValue) / Math.abs(baseValue)) * 100 : undefined;
   const result = (verdict: CompareVerdict, extra: Partial<MetricComparison> = {}): MetricComparison => ({
     metric,
@@ -377,7 +393,8 @@ function compareScenario(base: ScenarioResult, cand: ScenarioResult, alpha: numb
   if (picked.source === 'intervals') {
     notes.push(`tested on intervals of one run each: intervals are not independent samples, so p-values are optimistic; use --repeat ≥ ${Math.max(MIN_RUNS, samplesNeeded(alpha))}`);
   }
-  const metrics = COMPARED_METRICS.map((m) => compareMetric(m, base, cand, picked.source, alpha, allowancePct));
+  const withFloor = base.ratioToFloor !== undefined || cand.ratioToFloor !== undefined;
+  const metrics = COMPARED_METRICS.filter((m) => withFloor || !RATIO_METRICS.has(m)).map((m) => compareMetric(m, base, cand, picked.source, alpha, allowancePct));
   return {
     name: cand.name,
     mode: cand.mode,
@@ -450,6 +467,8 @@ const METRIC_LABEL: Record<ComparedMetric, string> = {
   p99Us: 'p99 µs',
   p999Us: 'p99.9 µs',
   throughputPerSec: 'throughput /s',
+  floorRatioP50: 'p50 / floor',
+  floorRatioP99: 'p99 / floor',
 };
 
 function fmtValue(v: number): string {

@@ -56,6 +56,8 @@ export const RunSampleSchema = z.object({
   p99Us: measured,
   p999Us: measured,
   throughputPerSec: measured,
+  floorRatioP50: measured.optional(),
+  floorRatioP99: measured.optional(),
 });
 
 export const FairnessSchema = z.object({

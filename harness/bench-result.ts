@@ -68,6 +68,10 @@ export interface RunSample {
   readonly p99Us: number;
   readonly p999Us: number;
   readonly throughputPerSec: number;
+  /** p50 over the floor's p50 in the same repetition (scenarios with a floor). */
+  readonly floorRatioP50?: number | undefined;
+  /** p99 over the floor's p99 in the same repetition. */
+  readonly floorRatioP99?: number | undefined;
 }
 
 /** The result of one scenario. Latencies measured from the intended send time in open loop. */

@@ -209,9 +209,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   }
 }
 
-function runSample(o: LoadOutcome, durationMs: number): RunSample {
+function runSample(o: LoadOutcome, durationMs: number, floor: { p50Us: number; p99Us: number } | undefined): RunSample {
   const s = o.summary;
-  return { p50Us: s.p50Us, p90Us: s.p90Us, p99Us: s.p99Us, p999Us: s.p999Us, throughputPerSec: (o.received * 1_000) / durationMs };
+  const sample = { p50Us: s.p50Us, p90Us: s.p90Us, p99Us: s.p99Us, p999Us: s.p999Us, throughputPerSec: (o.received * 1_000) / durationMs };
+  return floor === undefined ? sample : { ...sample, floorRatioP50: ratio(s.p50Us, floor.p50Us), floorRatioP99: ratio(s.p99Us, floor.p99Us) };
 }
 
 function median(xs: readonly number[]): number {
@@ -244,6 +245,22 @@ function assemble(
       const name = `native-client.${scenarioName(spec).replace(/^floor\./, '')}`;
       const c = scenarios.find((s) => s.name === name);
       if (c !== undefined) return { name: c.name, p50Us: c.p50Us, p99Us: c.p99Us };
+    }
+    return undefined;
+  };
+  /** The floor's figures in repetition `rep`, chosen like {@link floorFor}, for per-run ratios. */
+  const floorRunAt = (spec: ScenarioSpec, rep: number): { p50Us: number; p99Us: number } | undefined => {
+    const candidates: ScenarioSpec['peer'][] = spec.peer === 'target' ? ['node-echo', 'native-echo'] : spec.peer === 'node-echo' ? ['native-echo'] : [];
+    for (const peer of candidates) {
+      const floorAcc = acc.get(scenarioName(withPeer(spec, peer)));
+      if (floorAcc !== undefined) {
+        const s = floorAcc.outcomes[rep]?.summary;
+        return s === undefined ? undefined : { p50Us: s.p50Us, p99Us: s.p99Us };
+      }
+    }
+    if (spec.peer === 'native-echo') {
+      const r = nativeClient.get(scenarioName(spec))?.[rep];
+      return r === undefined ? undefined : { p50Us: r.p50Ns / 1e3, p99Us: r.p99Ns / 1e3 };
     }
     return undefined;
   };
@@ -339,7 +356,7 @@ function assemble(
       fairness: outcomes.length > 0 && perConnection.length > 1 ? outcomes[0]?.fairness : undefined,
       percentiles: percentileCurve(corrected),
       intervals: intervalPoints(intervals),
-      runs: outcomes.map((o) => runSample(o, opts.durationMs)),
+      runs: outcomes.map((o, rep) => runSample(o, opts.durationMs, floorRunAt(spec, rep))),
       files: {},
       failure: failures[0],
     });

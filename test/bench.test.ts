@@ -101,6 +101,10 @@ describe('fastpath bench against the reference', () => {
     expect(s.floor).toEqual({ name: floor?.name, p50Us: floor?.p50Us, p99Us: floor?.p99Us });
     expect(s.ratioToFloor?.p50).toBeCloseTo(s.p50Us / (floor?.p50Us ?? 1), 2);
     expect(s.ratioToFloor?.p99).toBeCloseTo(s.p99Us / (floor?.p99Us ?? 1), 2);
+    // One run: its own ratio to the floor's run is the headline ratio (bench compare tests these per run).
+    expect(s.runs).toHaveLength(1);
+    expect(s.runs[0]?.floorRatioP50).toBeCloseTo(s.ratioToFloor?.p50 ?? 0, 2);
+    expect(s.runs[0]?.floorRatioP99).toBeCloseTo(s.ratioToFloor?.p99 ?? 0, 2);
   });
 
   it('writes a .hgrm that parses back to the reported count and an interval log with one histogram per second', async () => {
