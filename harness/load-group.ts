@@ -324,11 +324,17 @@ function drive(
     let timer: NodeJS.Timeout | undefined;
     let immediate: NodeJS.Immediate | undefined;
     const live = (): LoadConnection[] => conns.filter((c) => !c.dead);
+    // Called after every reply chunk: no allocation, and the clock is read only once the window is drained.
     const finishIfDone = (): void => {
       if (done) return;
-      const t = now();
-      const alive = live();
-      if (alive.length === 0 || (t >= state.measureEndNs && alive.every((c) => c.inFlight === 0))) {
+      let alive = 0;
+      let inFlight = 0;
+      for (const c of conns) {
+        if (c.dead) continue;
+        alive++;
+        inFlight += c.inFlight;
+      }
+      if (alive === 0 || (inFlight === 0 && now() >= state.measureEndNs)) {
         done = true;
         clearInterval(watchdog);
         if (timer !== undefined) clearTimeout(timer);
