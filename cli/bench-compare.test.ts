@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { Comparison } from '../harness/bench-compare.js';
-import type { BenchReport, RunSample, ScenarioResult } from '../harness/bench-result.js';
+import { reportOf, runs, runScenario } from '../harness/bench-compare-fixture.js';
 import { parseBenchCompareOptions, registerBenchCompare } from './bench-compare.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fastpath-cli-bench-compare-'));
@@ -15,81 +15,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const JITTER = [1.0, 1.02, 0.99, 1.01, 1.005];
-
-/** Five runs around p50 10 µs / 50k replies/s, latencies × `slowdown`, throughput ÷ `slowdown`. */
-function runs(slowdown: number): RunSample[] {
-  return JITTER.map((j) => ({
-    p50Us: 10 * slowdown * j,
-    p90Us: 14 * slowdown * j,
-    p99Us: 20 * slowdown * j,
-    p999Us: 40 * slowdown * j,
-    throughputPerSec: (50_000 / slowdown) * j,
-  }));
-}
-
-function scenario(name: string, slowdown: number): ScenarioResult {
-  const r = runs(slowdown);
-  const first = r[0]!;
-  return {
-    name,
-    peer: 'target',
-    mode: 'ndjson/hmac-json',
-    loop: 'closed',
-    connections: 1,
-    depth: 1,
-    ratePerSec: undefined,
-    payloadBytes: 64,
-    durationMs: 5000,
-    warmupMs: 1000,
-    sent: 250_000,
-    received: 250_000,
-    throughputPerSec: first.throughputPerSec,
-    errors: 0,
-    errorSamples: [],
-    late: 0,
-    unanswered: 0,
-    uncorrected: undefined,
-    floor: undefined,
-    ratioToFloor: undefined,
-    fairness: undefined,
-    percentiles: [],
-    intervals: [],
-    runs: r,
-    files: {},
-    failure: undefined,
-    p50Us: first.p50Us,
-    p90Us: first.p90Us,
-    p99Us: first.p99Us,
-    p999Us: first.p999Us,
-    p9999Us: first.p999Us * 2,
-    maxUs: first.p999Us * 3,
-    meanUs: first.p50Us * 1.1,
-    count: 250_000,
-  };
-}
-
 function writeReport(file: string, slowdown: number): string {
-  const report: BenchReport = {
-    env: {
-      nodeVersion: process.version,
-      v8Version: process.versions.v8,
-      platform: 'linux',
-      arch: 'x64',
-      cpuModel: 'Test CPU',
-      cpuCount: 8,
-      kernel: '6.1.0',
-      loadAverage: [0, 0, 0],
-      pinning: { mode: 'none', clientCpu: undefined, targetCpu: undefined },
-      target: 'reference (built-in)',
-      startedAt: '2025-01-01T00:00:00.000Z',
-      hostname: 'bench-host',
-    },
-    scenarios: [scenario('closed.c1.d1.64B', slowdown), scenario('closed.c4.d1.64B', 1)],
-    codecMatrix: undefined,
-    http: undefined,
-    tool: { name: 'fastpath', version: '0.1.0', timer: 'process.hrtime.bigint' },
-  };
+  const report = reportOf([runScenario('closed.c1.d1.64B', runs(slowdown)), runScenario('closed.c4.d1.64B', runs(1))]);
   const path = join(dir, file);
   writeFileSync(path, JSON.stringify(report, null, 2));
   return path;

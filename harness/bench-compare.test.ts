@@ -1,98 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareReports, formatComparison, mannWhitneyU, normalSf, samplesNeeded, smallestAttainableP, type ComparedMetric } from './bench-compare.js';
-import type { BenchReport, IntervalPoint, RunSample, ScenarioResult } from './bench-result.js';
+import { intervalsAround, JITTER, reportOf, runs, runScenario } from './bench-compare-fixture.js';
+import type { IntervalPoint, RunSample } from './bench-result.js';
 
 // ---------------------------------------------------------------------------
 // Fixtures
-
-const JITTER = [1.0, 1.02, 0.99, 1.01, 1.005];
-
-/** Runs around the given figures with a little spread, each figure scaled by `factor` (latency) or 1/`factor` (throughput). */
-function runs(factor: number, n = JITTER.length, base = { p50Us: 10, p90Us: 14, p99Us: 20, p999Us: 40, throughputPerSec: 50_000 }): RunSample[] {
-  return Array.from({ length: n }, (_, i) => {
-    const j = JITTER[i % JITTER.length]! + Math.floor(i / JITTER.length) * 0.001;
-    return {
-      p50Us: base.p50Us * factor * j,
-      p90Us: base.p90Us * factor * j,
-      p99Us: base.p99Us * factor * j,
-      p999Us: base.p999Us * factor * j,
-      throughputPerSec: (base.throughputPerSec / factor) * j,
-    };
-  });
-}
-
-function intervals(factor: number, n: number): IntervalPoint[] {
-  return Array.from({ length: n }, (_, i) => {
-    const j = 1 + ((i * 7) % 11) / 500;
-    return { startMs: i * 1000, durationMs: 1000, throughputPerSec: (50_000 / factor) * j, p50Us: 10 * factor * j, p99Us: 20 * factor * j, maxUs: 90 * factor };
-  });
-}
-
-function scenario(name: string, runSamples: readonly RunSample[], over: Partial<ScenarioResult> = {}): ScenarioResult {
-  const mid = runSamples[0] ?? { p50Us: 10, p90Us: 14, p99Us: 20, p999Us: 40, throughputPerSec: 50_000 };
-  return {
-    name,
-    peer: 'target',
-    mode: 'ndjson/hmac-json',
-    loop: 'closed',
-    connections: 1,
-    depth: 1,
-    ratePerSec: undefined,
-    payloadBytes: 64,
-    durationMs: 5000,
-    warmupMs: 1000,
-    sent: 250_000,
-    received: 250_000,
-    throughputPerSec: mid.throughputPerSec,
-    errors: 0,
-    errorSamples: [],
-    late: 0,
-    unanswered: 0,
-    uncorrected: undefined,
-    floor: undefined,
-    ratioToFloor: undefined,
-    fairness: undefined,
-    percentiles: [],
-    intervals: [],
-    runs: runSamples,
-    files: {},
-    failure: undefined,
-    p50Us: mid.p50Us,
-    p90Us: mid.p90Us,
-    p99Us: mid.p99Us,
-    p999Us: mid.p999Us,
-    p9999Us: mid.p999Us * 2,
-    maxUs: mid.p999Us * 3,
-    meanUs: mid.p50Us * 1.1,
-    count: 250_000,
-    ...over,
-  };
-}
-
-function report(scenarios: readonly ScenarioResult[], env: Partial<BenchReport['env']> = {}): BenchReport {
-  return {
-    env: {
-      nodeVersion: 'v20.19.0',
-      v8Version: '11.3',
-      platform: 'linux',
-      arch: 'x64',
-      cpuModel: 'Test CPU',
-      cpuCount: 8,
-      kernel: '6.1.0',
-      loadAverage: [0.1, 0.1, 0.1],
-      pinning: { mode: 'none', clientCpu: undefined, targetCpu: undefined },
-      target: 'reference (built-in)',
-      startedAt: '2025-01-01T00:00:00.000Z',
-      hostname: 'bench-host',
-      ...env,
-    },
-    scenarios,
-    codecMatrix: undefined,
-    http: undefined,
-    tool: { name: 'fastpath', version: '0.1.0', timer: 'process.hrtime.bigint' },
-  };
-}
 
 const verdicts = (c: ReturnType<typeof compareReports>, name: string): Record<ComparedMetric, string> =>
   Object.fromEntries(c.scenarios.find((s) => s.name === name)!.metrics.map((m) => [m.metric, m.verdict])) as Record<ComparedMetric, string>;
@@ -217,7 +130,7 @@ describe('mannWhitneyU', () => {
 
 describe('compareReports', () => {
   it('finds no change between identical reports', () => {
-    const r = report([scenario('closed.c1.d1.64B', runs(1))]);
+    const r = reportOf([runScenario('closed.c1.d1.64B', runs(1))]);
     const c = compareReports(r, r, {});
     expect(c.regressed).toBe(false);
     expect(Object.values(verdicts(c, 'closed.c1.d1.64B'))).toEqual(Array(5).fill('no-change'));
@@ -227,8 +140,8 @@ describe('compareReports', () => {
   });
 
   it('flags every metric of a candidate 30% slower as a regression, whatever the allowance below its 23–30%', () => {
-    const base = report([scenario('s', runs(1))]);
-    const cand = report([scenario('s', runs(1.3))]);
+    const base = reportOf([runScenario('s', runs(1))]);
+    const cand = reportOf([runScenario('s', runs(1.3))]);
     for (const failOnRegressionPct of [undefined, 0, 10, 20]) {
       const c = compareReports(base, cand, { failOnRegressionPct });
       expect(c.regressed).toBe(true);
@@ -252,8 +165,8 @@ describe('compareReports', () => {
     const withRatio = (samples: RunSample[], ratioP50: number): RunSample[] =>
       samples.map((r, i) => ({ ...r, floorRatioP50: ratioP50 * (JITTER[i] ?? 1), floorRatioP99: 1.5 * (JITTER[i] ?? 1) }));
     const floor = { name: 'floor.node-echo.s', p50Us: 8, p99Us: 15 };
-    const base = report([scenario('s', withRatio(runs(1), 1.2), { floor, ratioToFloor: { p50: 1.2, p99: 1.5 } })]);
-    const cand = report([scenario('s', withRatio(runs(0.8), 1.56), { floor, ratioToFloor: { p50: 1.56, p99: 1.5 } })]);
+    const base = reportOf([runScenario('s', withRatio(runs(1), 1.2), { floor, ratioToFloor: { p50: 1.2, p99: 1.5 } })]);
+    const cand = reportOf([runScenario('s', withRatio(runs(0.8), 1.56), { floor, ratioToFloor: { p50: 1.56, p99: 1.5 } })]);
     const v = verdicts(compareReports(base, cand, { failOnRegressionPct: 10 }), 's');
     expect(v.p50Us).toBe('improvement');
     expect(v.floorRatioP50).toBe('regression');
@@ -261,13 +174,13 @@ describe('compareReports', () => {
   });
 
   it('compares floor ratios only for scenarios that have a floor', () => {
-    const r = report([scenario('s', runs(1))]);
+    const r = reportOf([runScenario('s', runs(1))]);
     expect(Object.keys(verdicts(compareReports(r, r, {}), 's'))).toEqual(['p50Us', 'p90Us', 'p99Us', 'p999Us', 'throughputPerSec']);
   });
 
   it('lets a significant 5% slowdown pass under a 10% allowance, and says so', () => {
-    const base = report([scenario('s', runs(1))]);
-    const cand = report([scenario('s', runs(1.05))]);
+    const base = reportOf([runScenario('s', runs(1))]);
+    const cand = reportOf([runScenario('s', runs(1.05))]);
     const within = compareReports(base, cand, { failOnRegressionPct: 10 });
     expect(within.regressed).toBe(false);
     const p99 = within.scenarios[0]!.metrics.find((m) => m.metric === 'p99Us')!;
@@ -278,15 +191,15 @@ describe('compareReports', () => {
   });
 
   it('reports a faster candidate as an improvement', () => {
-    const c = compareReports(report([scenario('s', runs(1))]), report([scenario('s', runs(0.7))]), { failOnRegressionPct: 5 });
+    const c = compareReports(reportOf([runScenario('s', runs(1))]), reportOf([runScenario('s', runs(0.7))]), { failOnRegressionPct: 5 });
     expect(c.regressed).toBe(false);
     expect(Object.values(verdicts(c, 's'))).toEqual(Array(5).fill('improvement'));
     expect(c.counts).toEqual({ regression: 0, improvement: 5, 'no-change': 0, 'insufficient-data': 0 });
   });
 
   it('matches scenarios by name and lists those on one side only', () => {
-    const base = report([scenario('a', runs(1)), scenario('b', runs(1)), scenario('c', runs(1))]);
-    const cand = report([scenario('d', runs(1)), scenario('c', runs(1)), scenario('a', runs(1.3))]);
+    const base = reportOf([runScenario('a', runs(1)), runScenario('b', runs(1)), runScenario('c', runs(1))]);
+    const cand = reportOf([runScenario('d', runs(1)), runScenario('c', runs(1)), runScenario('a', runs(1.3))]);
     const c = compareReports(base, cand);
     expect(c.scenarios.map((s) => s.name)).toEqual(['a', 'c']);
     expect(c.onlyInBase).toEqual(['b']);
@@ -295,8 +208,8 @@ describe('compareReports', () => {
   });
 
   it('falls back to intervals, testing only the metrics intervals carry', () => {
-    const base = report([scenario('s', runs(1, 1), { intervals: intervals(1, 10) })]);
-    const cand = report([scenario('s', runs(1.3, 1), { intervals: intervals(1.3, 10) })]);
+    const base = reportOf([runScenario('s', runs(1, 1), { intervals: intervalsAround(1, 10) })]);
+    const cand = reportOf([runScenario('s', runs(1.3, 1), { intervals: intervalsAround(1.3, 10) })]);
     const c = compareReports(base, cand, { failOnRegressionPct: 10 });
     const s = c.scenarios[0]!;
     expect(s).toMatchObject({ source: 'intervals', nBase: 10, nCandidate: 10 });
@@ -307,8 +220,8 @@ describe('compareReports', () => {
 
   it('ignores intervals without replies for latency, but not for throughput', () => {
     const empty: IntervalPoint = { startMs: 9000, durationMs: 1000, throughputPerSec: 0, p50Us: 0, p99Us: 0, maxUs: 0 };
-    const base = report([scenario('s', [], { intervals: [...intervals(1, 6), empty] })]);
-    const cand = report([scenario('s', [], { intervals: intervals(1, 6) })]);
+    const base = reportOf([runScenario('s', [], { intervals: [...intervalsAround(1, 6), empty] })]);
+    const cand = reportOf([runScenario('s', [], { intervals: intervalsAround(1, 6) })]);
     const c = compareReports(base, cand);
     const m = Object.fromEntries(c.scenarios[0]!.metrics.map((x) => [x.metric, x]));
     expect(m.p50Us).toMatchObject({ nBase: 6, nCandidate: 6 });
@@ -316,28 +229,28 @@ describe('compareReports', () => {
   });
 
   it('says insufficient-data when there are too few samples, or too few to ever reach alpha', () => {
-    const none = compareReports(report([scenario('s', runs(1, 2))]), report([scenario('s', runs(1.3, 2))]));
+    const none = compareReports(reportOf([runScenario('s', runs(1, 2))]), reportOf([runScenario('s', runs(1.3, 2))]));
     expect(none.scenarios[0]!.source).toBe('none');
     expect(Object.values(verdicts(none, 's'))).toEqual(Array(5).fill('insufficient-data'));
     expect(none.regressed).toBe(false);
 
-    const three = compareReports(report([scenario('s', runs(1, 3))]), report([scenario('s', runs(1.3, 3))]));
+    const three = compareReports(reportOf([runScenario('s', runs(1, 3))]), reportOf([runScenario('s', runs(1.3, 3))]));
     const p50 = three.scenarios[0]!.metrics[0]!;
     expect(p50).toMatchObject({ verdict: 'insufficient-data', source: 'runs', nBase: 3, nCandidate: 3 });
     expect(p50.note).toContain('cannot reach p < 0.05');
     expect(p50.note).toContain('use ≥ 4 on each side');
     // A looser alpha makes 3 vs 3 usable (smallest p = 0.1).
-    expect(compareReports(report([scenario('s', runs(1, 3))]), report([scenario('s', runs(1.3, 3))]), { alpha: 0.2 }).regressed).toBe(true);
+    expect(compareReports(reportOf([runScenario('s', runs(1, 3))]), reportOf([runScenario('s', runs(1.3, 3))]), { alpha: 0.2 }).regressed).toBe(true);
   });
 
   it('drops missing figures (null in JSON, NaN in memory) from the samples', () => {
     const holes = runs(1.3, 6).map((r, i) => (i === 1 ? { ...r, p99Us: Number.NaN } : r));
-    const c = compareReports(report([scenario('s', runs(1, 6))]), report([scenario('s', holes)]));
+    const c = compareReports(reportOf([runScenario('s', runs(1, 6))]), reportOf([runScenario('s', holes)]));
     expect(c.scenarios[0]!.metrics.find((m) => m.metric === 'p99Us')).toMatchObject({ nBase: 6, nCandidate: 5, verdict: 'regression' });
   });
 
   it('counts a candidate scenario that failed where the base completed as a regression', () => {
-    const c = compareReports(report([scenario('s', runs(1))]), report([scenario('s', runs(1), { failure: 'target stopped answering' })]));
+    const c = compareReports(reportOf([runScenario('s', runs(1))]), reportOf([runScenario('s', runs(1), { failure: 'target stopped answering' })]));
     expect(c.regressed).toBe(true);
     expect(c.scenarios[0]).toMatchObject({ candidateFailed: true, regressed: true });
     expect(c.scenarios[0]!.notes).toContain('candidate did not complete: target stopped answering');
@@ -345,7 +258,7 @@ describe('compareReports', () => {
 
   it('does not call a regression when the samples and the headline figure disagree', () => {
     // Samples are slower, but the merged headline p50 is lower than the base's.
-    const c = compareReports(report([scenario('s', runs(1))]), report([scenario('s', runs(1.3), { p50Us: 9 })]));
+    const c = compareReports(reportOf([runScenario('s', runs(1))]), reportOf([runScenario('s', runs(1.3), { p50Us: 9 })]));
     const p50 = c.scenarios[0]!.metrics.find((m) => m.metric === 'p50Us')!;
     expect(p50.verdict).toBe('no-change');
     expect(p50.note).toContain('moved the other way');
@@ -353,8 +266,8 @@ describe('compareReports', () => {
 
   it('notes differing setups and machines', () => {
     const c = compareReports(
-      report([scenario('s', runs(1))]),
-      report([scenario('s', runs(1), { mode: 'lp32-msgpack/hmac-v2', connections: 4 })], { hostname: 'other', nodeVersion: 'v22.1.0' }),
+      reportOf([runScenario('s', runs(1))]),
+      reportOf([runScenario('s', runs(1), { mode: 'lp32-msgpack/hmac-v2', connections: 4 })], { hostname: 'other', nodeVersion: 'v22.1.0' }),
     );
     expect(c.scenarios[0]!.notes).toEqual(expect.arrayContaining(['mode differs: base ndjson/hmac-json, candidate lp32-msgpack/hmac-v2', 'connections differs: base 1, candidate 4']));
     expect(c.warnings.join('\n')).toContain('different machines');
@@ -362,7 +275,7 @@ describe('compareReports', () => {
   });
 
   it('rejects alpha outside (0, 1) and a negative allowance with FP_USAGE', () => {
-    const r = report([]);
+    const r = reportOf([]);
     for (const alpha of [0, 1, -0.1, 1.5, Number.NaN]) expect(() => compareReports(r, r, { alpha })).toThrow(expect.objectContaining({ code: 'FP_USAGE' }));
     for (const failOnRegressionPct of [-1, Number.NaN, Infinity]) {
       expect(() => compareReports(r, r, { failOnRegressionPct })).toThrow(expect.objectContaining({ code: 'FP_USAGE' }));
@@ -373,8 +286,8 @@ describe('compareReports', () => {
 
 describe('formatComparison', () => {
   it('prints a table per scenario with deltas, p-values, verdicts and the sample source', () => {
-    const base = report([scenario('closed.c1.d1.64B', runs(1)), scenario('gone', runs(1)), scenario('iv', [], { intervals: intervals(1, 8) })]);
-    const cand = report([scenario('closed.c1.d1.64B', runs(1.3)), scenario('new', runs(1)), scenario('iv', [], { intervals: intervals(1, 8) })]);
+    const base = reportOf([runScenario('closed.c1.d1.64B', runs(1)), runScenario('gone', runs(1)), runScenario('iv', [], { intervals: intervalsAround(1, 8) })]);
+    const cand = reportOf([runScenario('closed.c1.d1.64B', runs(1.3)), runScenario('new', runs(1)), runScenario('iv', [], { intervals: intervalsAround(1, 8) })]);
     const text = formatComparison(compareReports(base, cand, { failOnRegressionPct: 10 }));
     expect(text).toContain('two-sided Mann–Whitney U at alpha 0.05; regression = significant and worse by more than 10%');
     expect(text).toContain('closed.c1.d1.64B  [ndjson/hmac-json]  samples: runs, n = 5 base vs 5 candidate, Mann–Whitney U exact');
@@ -388,7 +301,7 @@ describe('formatComparison', () => {
   });
 
   it('ends with "no regression" when nothing regressed', () => {
-    const r = report([scenario('s', runs(1))]);
+    const r = reportOf([runScenario('s', runs(1))]);
     expect(formatComparison(compareReports(r, r))).toMatch(/no regression: 0 regression\(s\), 0 improvement\(s\), 5 no-change/);
   });
 });
