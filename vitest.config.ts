@@ -19,7 +19,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['{protocol,reference-impl,harness,suites,cli,fixtures,test}/**/*.test.ts'],
+          include: ['{protocol,ring,reference-impl,harness,suites,cli,fixtures,test}/**/*.test.ts'],
           exclude: ['node_modules/**', 'dist/**', ...SYSTEM_TESTS],
           sequence: { groupOrder: 0 },
         },

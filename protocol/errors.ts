@@ -19,6 +19,22 @@ export const ERROR_CODES = {
   FP_CLOSED: 'connection closed',
   FP_ENCODE: 'message could not be encoded',
   FP_CONFIG_INVALID: 'invalid configuration',
+  FP_SHM_UNAVAILABLE: 'shared memory is not available here (native addon not built, or no /dev/shm)',
+  FP_SHM_NAME_INVALID: 'invalid shared-memory segment name',
+  FP_SHM_EXISTS: 'shared-memory segment already exists',
+  FP_SHM_NOT_FOUND: 'shared-memory segment does not exist',
+  FP_SHM_ACCESS: 'shared-memory segment access denied',
+  FP_SHM_OUT_OF_BOUNDS: 'offset or length outside the shared-memory segment',
+  FP_SHM_ARGUMENT: 'invalid argument to a shared-memory function',
+  FP_SHM_SYSTEM: 'a shared-memory system call failed',
+  FP_RING_INVALID: 'shared-memory ring segment refused (mode, owner, magic, version or size)',
+  FP_RING_CORRUPT: 'corrupt or torn record in a shared-memory ring',
+  FP_RING_TOO_LARGE: 'record larger than the ring can hold',
+  FP_RING_RELEASE: 'record released twice or not read from this ring',
+  FP_RING_PEER_DEAD: 'the process at the other end of the ring is gone',
+  FP_RING_CLOSED: 'ring is closed',
+  FP_FAST_ERROR: 'the peer answered a fast-session request with an error (FastMessage error code in details.code)',
+  FP_SESSION_REFUSED: 'fast-session HELLO refused or not answered with READY (§10.1)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

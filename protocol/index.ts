@@ -11,3 +11,5 @@ export * from './body-codec.js';
 export * from './auth.js';
 export * from './schemas.js';
 export * from './message-codec.js';
+export * from './fast-message.js';
+export * from './fast-session.js';

@@ -17,6 +17,7 @@ export const REASON_CODES = {
   FRAME_TOO_LARGE: { closes: true, when: 'frame body larger than maxFrameBytes' },
   MAX_CONNECTIONS_REACHED: { closes: true, when: 'connection limit reached' },
   SHUTTING_DOWN: { closes: true, when: 'request read after SIGTERM' },
+  SESSION_REFUSED: { closes: false, when: 'fast-session HELLO refused: segment missing or invalid, shared memory unavailable' },
 } as const satisfies Record<string, { closes: boolean; when: string }>;
 
 export type ReasonCode = keyof typeof REASON_CODES;

@@ -177,6 +177,7 @@ describe('reason codes (§5.5, §5.6)', () => {
         'FRAME_TOO_LARGE',
         'MAX_CONNECTIONS_REACHED',
         'SHUTTING_DOWN',
+        'SESSION_REFUSED',
       ].sort(),
     );
   });
