@@ -4,7 +4,8 @@ import { z } from 'zod';
 import type { BenchReport, CodecMatrixRow, HttpComparison, PinMode } from '../harness/bench-result.js';
 import { defaultBenchDir, writeBenchFiles } from '../harness/bench-files.js';
 import { formatBenchTable } from '../harness/bench-report-console.js';
-import { runBench, type BenchRun, type ScenarioHistograms } from '../harness/bench-runner.js';
+import { runBench, type BenchRun, type FastSessionBenchConfig, type ScenarioHistograms } from '../harness/bench-runner.js';
+import { DEFAULT_TRANSFER_SIZES_BYTES } from '../harness/fast-session-bench.js';
 import { parsePayloadSize, type ScenarioSpec } from '../harness/bench-scenario.js';
 import { compareIpcHttp } from '../harness/http-bench.js';
 import { displayPath } from '../harness/report-json.js';
@@ -13,9 +14,10 @@ import { parsePinMode, planPinning } from '../harness/pinning.js';
 import { resolveTarget, type ResolvedTarget } from '../harness/targets.js';
 import type { ModeInfo } from '../harness/case.js';
 import { fpError, framingName, parseFraming } from '../protocol/index.js';
+import { DEFAULT_RING_CAPACITY_BYTES, MAX_RING_CAPACITY_BYTES, MIN_RING_CAPACITY_BYTES } from '../ring/index.js';
 import { runCodecMatrix } from '../suites/bench/codec-matrix.js';
 import { registerBenchCompare } from './bench-compare.js';
-import { durationFlag, intFlag, numberFlag } from './flags.js';
+import { durationFlag, intFlag, numberFlag, sizeFlag, sizeListFlag } from './flags.js';
 import { readPackageVersion } from './package-info.js';
 
 /**
@@ -23,7 +25,9 @@ import { readPackageVersion } from './package-info.js';
  * as `fastpath conform`), with floors measured in the same run, HdrHistogram files,
  * a console table, `--json` and a self-contained HTML report. Exit 0 when every
  * scenario ran clean, 1 when a scenario saw errors, unanswered requests or a target
- * that stopped answering; usage errors exit 2 (cli/main.ts).
+ * that stopped answering; usage errors exit 2 (cli/main.ts). `--transport` adds the
+ * fast-session measures (harness/fast-session-bench.ts); a session that cannot be
+ * opened or a measure with errors exits 1, a missed performance target never does.
  */
 
 const MAX_CONNECTIONS = 10_000;
@@ -62,6 +66,16 @@ export const BenchOptionsSchema = z.object({
   replyTimeoutMs: intFlag('--reply-timeout-ms', 10, 600_000),
   lateThresholdUs: intFlag('--late-threshold-us', 1, 60_000_000),
   intervalMs: intFlag('--interval-ms', 10, 3_600_000),
+  transport: z.enum(['shm', 'uds', 'both'], { message: '--transport must be shm, uds or both' }).optional(),
+  ringCapacity: sizeFlag('--ring-capacity', MIN_RING_CAPACITY_BYTES, MAX_RING_CAPACITY_BYTES, { powerOfTwo: true, example: '16MiB' }),
+  transfer: sizeListFlag('--transfer', 1, 256 * 1_048_576),
+  transferRingCapacity: z.string().transform((text, ctx): number | 'auto' => {
+    if (text.trim() === 'auto') return 'auto';
+    const parsed = sizeFlag('--transfer-ring-capacity', MIN_RING_CAPACITY_BYTES, MAX_RING_CAPACITY_BYTES, { powerOfTwo: true, example: 'auto' }).safeParse(text);
+    if (parsed.success) return parsed.data;
+    ctx.addIssue({ code: 'custom', message: parsed.error.issues[0]?.message ?? '--transfer-ring-capacity must be auto or a power of two' });
+    return z.NEVER;
+  }),
 });
 /** Validated options of `fastpath bench`. */
 export type BenchCliOptions = z.infer<typeof BenchOptionsSchema>;
@@ -85,6 +99,12 @@ export function parseBenchOptions(raw: unknown): BenchCliOptions {
     throw fpError('FP_USAGE', '--rate applies to --loop open only (closed loop sends as fast as replies come back)');
   }
   for (const part of o.payload.split(',')) parsePayloadSize(part);
+  if (o.transport !== undefined && o.standard !== true) {
+    const why = 'measures one connection, one request in flight';
+    if (o.loop !== 'closed') throw fpError('FP_USAGE', `--transport ${why}: drop --loop ${o.loop}`);
+    if (o.connections !== 1) throw fpError('FP_USAGE', `--transport ${why}: drop --connections ${o.connections}`);
+    if (o.depth !== undefined && o.depth !== 1) throw fpError('FP_USAGE', `--transport ${why}: drop --depth ${o.depth}`);
+  }
   return o;
 }
 
@@ -135,7 +155,10 @@ export function registerBench(program: Command): Command {
     .option('--framing <framing>', 'mode to measure: ndjson, lp32-json, lp32-msgpack or an lp: string (reference default: ndjson)')
     .option('--auth <auth>', 'mode to measure: none, hmac-json, hmac-v2 (reference default: hmac-json)')
     .option('--secret <secret>', "HMAC secret (default: the target file's, or a random one for spawned targets)")
-    .option('--standard', 'run the standard scenario set (npm run bench): payload sweep, pipelined, open loop, 100 connections, two modes, codec matrix, IPC vs HTTP')
+    .option(
+      '--standard',
+      'run the standard scenario set (npm run bench): payload sweep, pipelined, open loop, 100 connections, two modes, codec matrix, IPC vs HTTP, fast sessions (shm and uds) when the target offers them',
+    )
     .addOption(new Option('--loop <kind>', 'closed (ping-pong, --depth in flight per connection) or open (constant --rate)').default('closed'))
     .option('--connections <n>', `connections (1-${MAX_CONNECTIONS})`, '1')
     .option('--depth <n>', 'requests in flight per connection (closed loop, default 1) or most outstanding (open loop, default 64)')
@@ -157,11 +180,41 @@ export function registerBench(program: Command): Command {
     .option('--reply-timeout-ms <ms>', 'a connection whose oldest request waited this long is reported as not answering', '5000')
     .option('--late-threshold-us <us>', 'open loop: a send later than intended by more than this is late', '1000')
     .option('--interval-ms <ms>', 'length of the intervals of the interval log and the over-time plots', '1000')
+    .option(
+      '--transport <t>',
+      'fast sessions (docs/SPEC.md §10): shm (shared-memory rings), uds (FastMessages on the socket) or both, side by side with the socket floors and a native C ring floor',
+    )
+    .option('--ring-capacity <size>', 'data capacity of each shm ring, a power of two (e.g. 4MiB, 32MiB)', `${DEFAULT_RING_CAPACITY_BYTES / 1_048_576}MiB`)
+    .option('--transfer <sizes>', 'fast-session transfer sizes (sink), comma-separated', DEFAULT_TRANSFER_SIZES_BYTES.map(sizeText).join(','))
+    .option(
+      '--transfer-ring-capacity <size>',
+      'ring capacity of the transfer sessions: auto (each message fits one record, read in place by the server) or a power of two such as 4MiB (larger messages are chunked)',
+      'auto',
+    )
     .action(async (raw: unknown) => {
       await benchAction(parseBenchOptions(raw));
     });
   registerBenchCompare(bench);
   return bench;
+}
+
+function sizeText(bytes: number): string {
+  return bytes % 1_048_576 === 0 ? `${bytes / 1_048_576}MiB` : bytes % 1_024 === 0 ? `${bytes / 1_024}KiB` : String(bytes);
+}
+
+/** Fast-session settings of a run: `--transport` (or `both` in the standard set, with shorter measures). */
+function fastSessionConfig(opts: BenchCliOptions, standard: boolean): FastSessionBenchConfig | undefined {
+  const transport = opts.transport ?? (standard ? 'both' : undefined);
+  if (transport === undefined) return undefined;
+  return {
+    transports: transport === 'both' ? ['shm', 'uds'] : [transport],
+    capacityBytes: opts.ringCapacity,
+    transferSizesBytes: opts.transfer,
+    transferCapacityBytes: opts.transferRingCapacity,
+    // The standard set keeps the fast-session part short (about 25 s).
+    durationMs: standard ? Math.min(opts.duration, 2_000) : opts.duration,
+    warmupMs: standard ? Math.min(opts.warmup, 500) : opts.warmup,
+  };
 }
 
 /** Merges the runs of several modes into one report (their scenario names differ by mode). */
@@ -172,7 +225,8 @@ function mergeRuns(runs: readonly BenchRun[]): { report: BenchReport; histograms
   for (const r of runs) for (const [k, v] of r.histograms) histograms.set(k, v);
   const seen = new Set<string>();
   const scenarios = runs.flatMap((r) => r.report.scenarios).filter((s) => (seen.has(s.name) ? false : (seen.add(s.name), true)));
-  return { report: { ...first.report, scenarios }, histograms, notes: [...new Set(runs.flatMap((r) => r.notes))] };
+  const fastSession = runs.find((r) => r.report.fastSession !== undefined)?.report.fastSession;
+  return { report: { ...first.report, scenarios, fastSession }, histograms, notes: [...new Set(runs.flatMap((r) => r.notes))] };
 }
 
 /** The body of `fastpath bench` (exported for tests and other front ends). */
@@ -212,7 +266,10 @@ export async function benchAction(opts: BenchCliOptions): Promise<void> {
       if (target === undefined) continue;
       const mode = chooseMode(target, opts);
       httpMode ??= { target, mode };
-      runs.push(await runBench({ ...common, target, mode, dialect: dialectRef(target), scenarios: standardScenarios(mode.framingName, mode.auth, m.full) }));
+      // Fast sessions once, in the first (seed) mode, when the target declares them (or --transport asks).
+      const offersFast = target.capabilities.fastSession === true || opts.transport !== undefined;
+      const fastSession = runs.length === 0 && offersFast ? fastSessionConfig(opts, true) : undefined;
+      runs.push(await runBench({ ...common, target, mode, dialect: dialectRef(target), scenarios: standardScenarios(mode.framingName, mode.auth, m.full), fastSession }));
     }
     if (runs.length === 0) throw fpError('FP_USAGE', `target ${opts.target} declares none of the standard modes (ndjson/hmac-json, lp32-msgpack/hmac-v2); run without --standard`);
   } else {
@@ -230,7 +287,7 @@ export async function benchAction(opts: BenchCliOptions): Promise<void> {
       framing: mode.framingName,
       auth: mode.auth,
     }));
-    runs.push(await runBench({ ...common, target, mode, dialect: dialectRef(target), scenarios }));
+    runs.push(await runBench({ ...common, target, mode, dialect: dialectRef(target), scenarios, fastSession: fastSessionConfig(opts, false) }));
   }
   const merged = mergeRuns(runs);
   let codecMatrix: CodecMatrixRow[] | undefined;
@@ -272,4 +329,14 @@ export async function benchAction(opts: BenchCliOptions): Promise<void> {
   else process.stdout.write(formatBenchTable(report, { color: process.stdout.isTTY === true && process.env.NO_COLOR === undefined }));
   const bad = report.scenarios.filter((s) => s.failure !== undefined || s.errors > 0 || s.unanswered > 0);
   if (bad.length > 0 || (http?.errors ?? 0) > 0 || httpFailure !== undefined) process.exitCode = 1;
+  // Asked for explicitly, fast sessions that could not run (or saw errors) fail the run; in the standard set a target without them is only noted.
+  const fast = report.fastSession;
+  if (fast !== undefined && opts.transport !== undefined) {
+    const fastBad =
+      fast.failure !== undefined ||
+      fast.roundTrips.some((r) => r.failure !== undefined || r.errors > 0) ||
+      fast.transfers.some((t) => t.failure !== undefined || t.errors > 0) ||
+      fast.oneWay.some((o) => o.failure !== undefined);
+    if (fastBad) process.exitCode = 1;
+  }
 }

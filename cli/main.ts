@@ -9,6 +9,7 @@ import { conformanceCases } from '../suites/index.js';
 import { registerBench } from './bench.js';
 import { registerConform } from './conform.js';
 import { registerServe } from './serve.js';
+import { registerShm } from './shm.js';
 import { readPackageVersion } from './package-info.js';
 
 /** Errors that mean "you called it wrong" or "the target is unusable": exit 2. */
@@ -35,6 +36,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerServe(program);
   registerConform(program, conformanceCases);
   registerBench(program);
+  registerShm(program);
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync(argv as string[], { from: 'node' });

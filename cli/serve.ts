@@ -1,7 +1,8 @@
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { AUTH_MODES, type AuthMode, DEFAULT_MAX_FRAME_BYTES, type FramingSpec, fpError, isFastPathError, parseFraming } from '../protocol/index.js';
-import { DEFAULT_HTTP_HOST, FastPathServer, type ServerConfig } from '../reference-impl/index.js';
+import { WAIT_STRATEGIES, type WaitStrategy } from '../ring/index.js';
+import { DEFAULT_HTTP_HOST, DEFAULT_MAX_FAST_MESSAGE_BYTES, DEFAULT_SHM_WAIT, FastPathServer, type ServerConfig } from '../reference-impl/index.js';
 
 /**
  * `fastpath serve`: runs the reference server (docs/SPEC.md) until SIGTERM/SIGINT.
@@ -27,6 +28,10 @@ const RawServeOptionsSchema = z.object({
   timestampWindowMs: z.string().optional(),
   httpPort: z.string().optional(),
   httpHost: z.string().optional(),
+  fastSessions: z.boolean().optional(),
+  shmSessions: z.boolean().optional(),
+  shmWait: z.string().optional(),
+  maxFastMessageBytes: z.string().optional(),
 });
 export type RawServeOptions = z.infer<typeof RawServeOptionsSchema>;
 
@@ -48,6 +53,7 @@ const NUMERIC_FLAGS = {
   shutdownDeadlineMs: { flag: '--shutdown-deadline-ms', integer: true, min: 0, max: 600_000, example: '5000' },
   timestampWindowMs: { flag: '--timestamp-window-ms', integer: true, min: 0, max: 86_400_000, example: '30000' },
   httpPort: { flag: '--http-port', integer: true, min: 1, max: 65_535, example: '8080' },
+  maxFastMessageBytes: { flag: '--max-fast-message-bytes', integer: true, min: 1, max: 1_073_741_824, example: '67108864' },
 } as const;
 type NumericFlag = keyof typeof NUMERIC_FLAGS;
 
@@ -80,7 +86,17 @@ export function addServeOptions(cmd: Command): Command {
       '--http-port <n>',
       'also serve the signal endpoint over HTTP on this TCP port (1-65535): POST /signal with one request envelope as JSON, reply as JSON (default: no HTTP)',
     )
-    .option('--http-host <host>', `address the --http-port listener binds (default ${DEFAULT_HTTP_HOST}, loopback only; another address exposes the endpoint to the network)`);
+    .option('--http-host <host>', `address the --http-port listener binds (default ${DEFAULT_HTTP_HOST}, loopback only; another address exposes the endpoint to the network)`)
+    .option(
+      '--no-fast-sessions',
+      'do not offer fast sessions (docs/SPEC.md §10): a HELLO is then an unknown signal (INVALID_SIGNAL); default: offered, over shared memory (shm) or the socket (uds)',
+    )
+    .option('--no-shm-sessions', 'refuse shared-memory fast sessions with SESSION_REFUSED (clients fall back to uds sessions on the socket); default: accepted')
+    .option(
+      '--shm-wait <strategy>',
+      `how the server waits on a session's request ring: spin (lowest latency, one busy core per session), futex (sleeps until woken), spin-then-futex (spins ~50 µs, then sleeps) (default ${DEFAULT_SHM_WAIT})`,
+    )
+    .option('--max-fast-message-bytes <n>', `largest FastMessage accepted or sent in a fast session, 1 to 1073741824 (default ${DEFAULT_MAX_FAST_MESSAGE_BYTES}, 64 MiB)`);
 }
 
 function numericFlag(name: NumericFlag, raw: string | undefined): number | undefined {
@@ -146,6 +162,14 @@ export function serveOptionsToConfig(options: unknown, env: NodeJS.ProcessEnv = 
       throw fpError('FP_USAGE', '--http-host needs --http-port: pass --http-port N (e.g. --http-port 8080) to enable the HTTP endpoint, or drop --http-host');
     }
   }
+  let shmWait: WaitStrategy | undefined;
+  if (raw.shmWait !== undefined) {
+    const name = raw.shmWait.trim();
+    if (!(WAIT_STRATEGIES as readonly string[]).includes(name)) {
+      throw fpError('FP_USAGE', `--shm-wait must be one of ${WAIT_STRATEGIES.join(', ')}, got "${raw.shmWait}": e.g. --shm-wait ${DEFAULT_SHM_WAIT}`);
+    }
+    shmWait = name as WaitStrategy;
+  }
   const config: ServerConfig = {
     socketPath,
     framing,
@@ -162,6 +186,10 @@ export function serveOptionsToConfig(options: unknown, env: NodeJS.ProcessEnv = 
     idleTimeoutMs: numericFlag('idleTimeoutMs', raw.idleTimeoutMs),
     shutdownDeadlineMs: numericFlag('shutdownDeadlineMs', raw.shutdownDeadlineMs),
     timestampWindowMs: numericFlag('timestampWindowMs', raw.timestampWindowMs),
+    fastSessions: raw.fastSessions,
+    shmSessions: raw.shmSessions,
+    shmWait,
+    maxFastMessageBytes: numericFlag('maxFastMessageBytes', raw.maxFastMessageBytes),
   };
   if (httpPort !== undefined) config.httpPort = httpPort;
   if (httpHost !== undefined) config.httpHost = httpHost;

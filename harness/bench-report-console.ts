@@ -1,4 +1,4 @@
-import type { BenchEnv, BenchReport, CodecMatrixRow, HttpComparison, ScenarioResult } from './bench-result.js';
+import type { BenchEnv, BenchReport, CodecMatrixRow, FastComparison, FastSessionResult, FastTargetCheck, HttpComparison, ScenarioResult } from './bench-result.js';
 
 /**
  * Console output of `fastpath bench`: pure functions from a {@link BenchReport} to a
@@ -296,6 +296,158 @@ function fairnessLines(report: BenchReport, color: boolean): string[] {
   ];
 }
 
+/** A figure of a fast-session comparison in its unit: `3.2 µs`, `512k msg/s`, `12.4 GB/s`. */
+export function formatFastValue(value: number | undefined, unit: FastComparison['unit'] | FastTargetCheck['unit']): string {
+  if (value === undefined || !Number.isFinite(value)) return '-';
+  switch (unit) {
+    case 'us':
+      return formatUs(value);
+    case 'ms':
+      return formatUs(value * 1_000);
+    case 'x':
+      return formatRatio(value);
+    case 'GB/s':
+      return `${value.toFixed(value < 10 ? 2 : 1)} GB/s`;
+    case 'msg/s':
+      return `${formatCompact(value)} msg/s`;
+  }
+}
+
+/** `met`, `NOT MET` or `not measured`. */
+export function targetVerdict(t: FastTargetCheck): string {
+  return t.met === undefined ? 'not measured' : t.met ? 'met' : 'NOT MET';
+}
+
+/** The fast-session section: round trips, transfers, one way, the native ring floor, comparisons and targets. */
+function fastSessionLines(f: FastSessionResult, color: boolean): string[] {
+  const out: string[] = [`Fast sessions (docs/SPEC.md \u00a710), ${f.transports.join(' + ')}, rings of ${formatBytes(f.capacityBytes)}:`];
+  if (f.failure !== undefined) return [...out, paint(`  not measured: ${oneLine(f.failure)}`, 'bad', color)];
+  for (const r of f.ready) {
+    out.push(`  READY ${r.transport}: server wait ${r.wait ?? '-'}, maxMessageBytes ${formatBytes(r.maxMessageBytes)}, server pid ${r.serverPid}`);
+  }
+  if (f.roundTrips.length > 0) {
+    const t = alignRows(
+      [
+        { title: 'round trip (closed loop, 1 in flight)', right: false },
+        { title: 'client wait', right: false },
+        { title: 'server wait', right: false },
+        { title: 'payload', right: true },
+        { title: 'req/s', right: true },
+        { title: 'p50', right: true },
+        { title: 'p90', right: true },
+        { title: 'p99', right: true },
+        { title: 'p99.9', right: true },
+        { title: 'max', right: true },
+        { title: 'errors', right: true },
+      ],
+      f.roundTrips.map((r): Cell[] => [
+        { text: r.name, tone: r.failure !== undefined ? 'bad' : undefined },
+        { text: r.clientWait ?? '-' },
+        { text: r.serverWait ?? '-' },
+        { text: formatBytes(r.payloadBytes) },
+        { text: formatCount(r.throughputPerSec) },
+        { text: formatUs(r.p50Us) },
+        { text: formatUs(r.p90Us) },
+        { text: formatUs(r.p99Us) },
+        { text: formatUs(r.p999Us) },
+        { text: formatUs(r.maxUs) },
+        { text: formatCount(r.errors), tone: r.errors > 0 ? 'bad' : undefined },
+      ]),
+      color,
+      '  ',
+    );
+    out.push('', t.header, t.rule, ...t.rows);
+    for (const r of f.roundTrips) if (r.failure !== undefined) out.push(paint(`    ${r.name} FAILED: ${oneLine(r.failure)}`, 'bad', color));
+  }
+  if (f.transfers.length > 0) {
+    const t = alignRows(
+      [
+        { title: 'transfer (sink, send to response)', right: false },
+        { title: 'size', right: true },
+        { title: 'ring', right: true },
+        { title: 'reps', right: true },
+        { title: 'p50', right: true },
+        { title: 'p99', right: true },
+        { title: 'GB/s p50', right: true },
+        { title: 'GB/s sustained', right: true },
+      ],
+      f.transfers.map((x): Cell[] => [
+        { text: x.name, tone: x.failure !== undefined ? 'bad' : undefined },
+        { text: formatBytes(x.sizeBytes) },
+        { text: x.capacityBytes === undefined ? '-' : formatBytes(x.capacityBytes) },
+        { text: formatCount(x.reps) },
+        { text: formatUs(x.p50Us) },
+        { text: formatUs(x.p99Us) },
+        { text: formatFastValue(x.gbPerSecP50, 'GB/s') },
+        { text: formatFastValue(x.gbPerSecSustained, 'GB/s') },
+      ]),
+      color,
+      '  ',
+    );
+    out.push('', t.header, t.rule, ...t.rows);
+    for (const x of f.transfers) if (x.failure !== undefined) out.push(paint(`    ${x.name} FAILED: ${oneLine(x.failure)}`, 'bad', color));
+  }
+  for (const o of f.oneWay) {
+    out.push(
+      o.failure !== undefined
+        ? paint(`  ${o.name}: FAILED: ${oneLine(o.failure)}`, 'bad', color)
+        : `  ${o.name}: ${formatCount(o.messages)} notifications in ${formatUs(o.durationMs * 1_000)} = ${formatFastValue(o.messagesPerSec, 'msg/s')} one way`,
+    );
+  }
+  const ring = f.nativeRing;
+  if (ring !== undefined) {
+    const transfers = ring.transfers.map((x) => `${formatBytes(x.sizeBytes)}${x.capacityBytes === ring.capacityBytes ? '' : ` (${formatBytes(x.capacityBytes)} rings)`} ${formatUs(x.p50Us)} p50 (${formatFastValue(x.gbPerSecP50, 'GB/s')})`).join(', ');
+    out.push(
+      '',
+      `  Native C ring floor (two processes spinning${ring.cpus === undefined ? '' : ` on CPUs ${ring.cpus.join(',')}`}): ${formatBytes(ring.payloadBytes)} round trip p50 ${formatUs(ring.p50Us)}, p99 ${formatUs(ring.p99Us)}${transfers === '' ? '' : `; ${transfers}`}`,
+    );
+  }
+  const floors = [
+    f.udsFloor === undefined ? undefined : `UDS floor (Node echo) ${formatUs(f.udsFloor.p50Us)} p50`,
+    f.nativeUdsFloor === undefined ? undefined : `native C UDS ping-pong ${formatUs(f.nativeUdsFloor.p50Us)} p50`,
+    f.socketSignal === undefined ? undefined : `signal over the plain socket ${formatUs(f.socketSignal.p50Us)} p50`,
+  ].filter((x) => x !== undefined);
+  if (floors.length > 0) out.push(`  Same run: ${floors.join('; ')}`);
+  if (f.comparisons.length > 0) {
+    const t = alignRows(
+      [
+        { title: 'side by side', right: false },
+        { title: 'shm', right: true },
+        { title: 'uds', right: true },
+        { title: 'shm/uds', right: true },
+        { title: 'socket', right: true },
+        { title: 'shm/socket', right: true },
+        { title: 'C ring', right: true },
+        { title: 'shm/C ring', right: true },
+      ],
+      f.comparisons.map((c): Cell[] => [
+        { text: c.measure },
+        { text: formatFastValue(c.shm, c.unit) },
+        { text: formatFastValue(c.uds, c.unit) },
+        { text: c.shmOverUds === undefined ? '-' : formatRatio(c.shmOverUds) },
+        { text: formatFastValue(c.socket, c.unit) },
+        { text: c.shmOverSocket === undefined ? '-' : formatRatio(c.shmOverSocket) },
+        { text: formatFastValue(c.nativeRing, c.unit) },
+        { text: c.shmOverNativeRing === undefined ? '-' : formatRatio(c.shmOverNativeRing) },
+      ]),
+      color,
+      '  ',
+    );
+    out.push('', t.header, t.rule, ...t.rows);
+  }
+  if (f.targets.length > 0) {
+    out.push('', '  Targets of issue 4 (reported, not enforced):');
+    const width = Math.max(...f.targets.map((t) => t.description.length));
+    for (const t of f.targets) {
+      const verdict = targetVerdict(t);
+      const tone: Tone | undefined = t.met === false ? 'bad' : t.met === undefined ? 'dim' : undefined;
+      out.push(`    ${paint(verdict.padEnd(12), tone, color)} ${t.description.padEnd(width)}  measured ${formatFastValue(t.measured, t.unit)} (${t.basis})`);
+    }
+  }
+  for (const n of f.notes) out.push(`  note: ${oneLine(n)}`);
+  return out;
+}
+
 function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
@@ -312,6 +464,7 @@ export function formatBenchTable(report: BenchReport, opts: BenchTableOptions = 
   const out: string[] = [...envLines(report), '', ...scenarioTable(report, color)];
   if (report.codecMatrix !== undefined && report.codecMatrix.length > 0) out.push('', ...codecTable(report.codecMatrix, color));
   if (report.http !== undefined) out.push('', ...httpTable(report.http, color));
+  if (report.fastSession !== undefined) out.push('', ...fastSessionLines(report.fastSession, color));
   const fairness = fairnessLines(report, color);
   if (fairness.length > 0) out.push('', ...fairness);
   const failed = report.scenarios.filter((s) => s.failure !== undefined).length;

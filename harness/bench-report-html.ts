@@ -1,15 +1,17 @@
-import type { BenchReport, CodecMatrixRow, HttpComparison, IntervalPoint, LatencySummary, ScenarioResult } from './bench-result.js';
+import type { BenchReport, CodecMatrixRow, FastSessionResult, HttpComparison, IntervalPoint, LatencySummary, ScenarioResult } from './bench-result.js';
 import {
   floorNames,
   floorRatioLabel,
   formatBytes,
   formatCompact,
   formatCount,
+  formatFastValue,
   formatNs,
   formatRatio,
   formatUs,
   loopLabel,
   pinningLabel,
+  targetVerdict,
 } from './bench-report-console.js';
 
 /**
@@ -493,6 +495,104 @@ function httpSection(h: HttpComparison | undefined): string {
   ].join('\n');
 }
 
+/** Fast sessions: round trips, transfers, one way, side-by-side ratios and the issue's targets (small tables, no plots). */
+function fastSessionSection(f: FastSessionResult | undefined): string {
+  if (f === undefined) return '';
+  const out = ['<h2 id="fast-session">Fast sessions (shared-memory rings and uds)</h2>'];
+  if (f.failure !== undefined) return [...out, `<p class="bad">Not measured: ${escapeHtml(f.failure)}</p>`].join('\n');
+  const ready = f.ready.map((r) => `${r.transport}: server wait ${r.wait ?? '-'}, maxMessageBytes ${formatBytes(r.maxMessageBytes)}`).join('; ');
+  out.push(`<p class="muted">Transports ${escapeHtml(f.transports.join(' + '))}, rings of ${escapeHtml(formatBytes(f.capacityBytes))}. READY ${escapeHtml(ready)}.</p>`);
+  const row = (cells: HtmlCell[]): string => `<tr>${cells.map(td).join('')}</tr>`;
+  if (f.roundTrips.length > 0) {
+    out.push(
+      table(
+        'fast-rt',
+        ['round trip', 'client wait', 'server wait', { text: 'req/s', num: true }, { text: 'p50', num: true }, { text: 'p99', num: true }, { text: 'p99.9', num: true }, { text: 'max', num: true }, { text: 'errors', num: true }],
+        f.roundTrips.map((r) =>
+          row([
+            text(r.name, r.failure !== undefined ? 'bad' : undefined),
+            text(r.clientWait ?? '-'),
+            text(r.serverWait ?? '-'),
+            numeric(formatCount(r.throughputPerSec)),
+            numeric(formatUs(r.p50Us)),
+            numeric(formatUs(r.p99Us)),
+            numeric(formatUs(r.p999Us)),
+            numeric(formatUs(r.maxUs)),
+            numeric(formatCount(r.errors), r.errors > 0 ? 'bad' : undefined),
+          ]),
+        ),
+      ),
+    );
+  }
+  if (f.transfers.length > 0) {
+    out.push(
+      table(
+        'fast-transfer',
+        ['transfer', { text: 'size', num: true }, { text: 'ring', num: true }, { text: 'reps', num: true }, { text: 'p50', num: true }, { text: 'p99', num: true }, { text: 'GB/s p50', num: true }, { text: 'GB/s sustained', num: true }],
+        f.transfers.map((x) =>
+          row([
+            text(x.name, x.failure !== undefined ? 'bad' : undefined),
+            numeric(formatBytes(x.sizeBytes)),
+            numeric(x.capacityBytes === undefined ? '-' : formatBytes(x.capacityBytes)),
+            numeric(formatCount(x.reps)),
+            numeric(formatUs(x.p50Us)),
+            numeric(formatUs(x.p99Us)),
+            numeric(formatFastValue(x.gbPerSecP50, 'GB/s')),
+            numeric(formatFastValue(x.gbPerSecSustained, 'GB/s')),
+          ]),
+        ),
+      ),
+    );
+  }
+  if (f.oneWay.length > 0) {
+    out.push(
+      table(
+        'fast-oneway',
+        ['one way', { text: 'messages', num: true }, { text: 'msg/s', num: true }],
+        f.oneWay.map((o) => row([text(o.name, o.failure !== undefined ? 'bad' : undefined), numeric(formatCount(o.messages)), numeric(formatFastValue(o.messagesPerSec, 'msg/s'))])),
+      ),
+    );
+  }
+  if (f.nativeRing !== undefined) {
+    const ring = f.nativeRing;
+    const transfers = ring.transfers.map((x) => `${formatBytes(x.sizeBytes)}${x.capacityBytes === ring.capacityBytes ? '' : ` (${formatBytes(x.capacityBytes)} rings)`}: ${formatUs(x.p50Us)} p50 (${formatFastValue(x.gbPerSecP50, 'GB/s')})`).join(', ');
+    out.push(`<p>Native C ring floor (two processes spinning): ${escapeHtml(formatBytes(ring.payloadBytes))} round trip p50 ${escapeHtml(formatUs(ring.p50Us))}, p99 ${escapeHtml(formatUs(ring.p99Us))}${transfers === '' ? '' : `; ${escapeHtml(transfers)}`}.</p>`);
+  }
+  if (f.comparisons.length > 0) {
+    const r = (x: number | undefined): HtmlCell => numeric(x === undefined ? '-' : formatRatio(x));
+    out.push(
+      table(
+        'fast-compare',
+        ['side by side', { text: 'shm', num: true }, { text: 'uds', num: true }, { text: 'shm/uds', num: true }, { text: 'socket', num: true }, { text: 'shm/socket', num: true }, { text: 'C ring', num: true }, { text: 'shm/C ring', num: true }],
+        f.comparisons.map((c) =>
+          row([
+            text(c.measure),
+            numeric(formatFastValue(c.shm, c.unit)),
+            numeric(formatFastValue(c.uds, c.unit)),
+            r(c.shmOverUds),
+            numeric(formatFastValue(c.socket, c.unit)),
+            r(c.shmOverSocket),
+            numeric(formatFastValue(c.nativeRing, c.unit)),
+            r(c.shmOverNativeRing),
+          ]),
+        ),
+      ),
+    );
+  }
+  if (f.targets.length > 0) {
+    out.push(
+      '<p class="muted">Targets of issue 4, judged on this run (reported, not enforced).</p>',
+      table(
+        'fast-targets',
+        ['target', 'verdict', { text: 'measured', num: true }, 'basis'],
+        f.targets.map((t) => row([text(t.description), text(targetVerdict(t), t.met === false ? 'bad' : t.met === undefined ? 'muted' : undefined), numeric(formatFastValue(t.measured, t.unit)), text(t.basis, 'muted')])),
+      ),
+    );
+  }
+  if (f.notes.length > 0) out.push(`<ul class="muted">${f.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`);
+  return out.join('\n');
+}
+
 function fairnessSection(report: BenchReport): string {
   const fair = report.scenarios.filter((s) => s.fairness !== undefined);
   if (fair.length === 0) return '';
@@ -622,6 +722,7 @@ export function renderBenchHtml(report: BenchReport): string {
     fairnessSection(report),
     codecSection(report.codecMatrix),
     httpSection(report.http),
+    fastSessionSection(report.fastSession),
     repetitionsSection(report),
     problemsSection(report),
     filesSection(report),

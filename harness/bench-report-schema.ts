@@ -1,7 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { fpError } from '../protocol/index.js';
-import type { BenchReport, CodecMatrixRow, HttpComparison, ScenarioResult } from './bench-result.js';
+import type {
+  BenchReport,
+  CodecMatrixRow,
+  FastComparison,
+  FastOneWayResult,
+  FastRoundTripResult,
+  FastSessionResult,
+  FastTargetCheck,
+  FastTransferResult,
+  HttpComparison,
+  NativeRingFloor,
+  ScenarioResult,
+} from './bench-result.js';
 import { describeValue, errorMessage } from './dialect.js';
 import { formatJsonPath } from './target-file.js';
 
@@ -153,6 +165,147 @@ export const HttpComparisonSchema = z.object({
   errors: count,
 }) satisfies z.ZodType<HttpComparison>;
 
+const optionalMeasured = measured.optional();
+const failure = z.string().optional();
+
+export const FastRoundTripResultSchema = z
+  .object({
+    ...latencyShape,
+    name: z.string().min(1),
+    method: z.enum(['echo', 'signal']),
+    transport: z.enum(['shm', 'uds', 'socket']),
+    clientWait: z.string().optional(),
+    serverWait: z.string().optional(),
+    payloadBytes: count,
+    durationMs: z.number().nonnegative(),
+    warmupMs: z.number().nonnegative(),
+    throughputPerSec: measured,
+    errors: count,
+    errorSamples: z.array(z.string()),
+    runs: z.array(z.object({ p50Us: measured, p99Us: measured, throughputPerSec: measured })),
+    failure,
+  })
+  .transform((r): FastRoundTripResult => ({ ...r, clientWait: r.clientWait, serverWait: r.serverWait, failure: r.failure }));
+
+export const FastTransferResultSchema = z
+  .object({
+    name: z.string().min(1),
+    transport: z.enum(['shm', 'uds']),
+    clientWait: z.string().optional(),
+    capacityBytes: count.optional(),
+    sizeBytes: count,
+    reps: count,
+    p50Us: measured,
+    p99Us: measured,
+    minUs: measured,
+    maxUs: measured,
+    meanUs: measured,
+    gbPerSecP50: measured,
+    gbPerSecSustained: measured,
+    errors: count,
+    failure,
+  })
+  .transform((t): FastTransferResult => ({ ...t, clientWait: t.clientWait, capacityBytes: t.capacityBytes, failure: t.failure }));
+
+export const FastOneWayResultSchema = z
+  .object({
+    name: z.string().min(1),
+    transport: z.enum(['shm', 'uds']),
+    payloadBytes: count,
+    messages: count,
+    durationMs: z.number().nonnegative(),
+    messagesPerSec: measured,
+    runs: z.array(z.object({ messagesPerSec: measured })),
+    failure,
+  })
+  .transform((o): FastOneWayResult => ({ ...o, failure: o.failure }));
+
+export const NativeRingFloorSchema = z
+  .object({
+    capacityBytes: count,
+    payloadBytes: count,
+    count,
+    p50Us: measured,
+    p90Us: measured,
+    p99Us: measured,
+    p999Us: measured,
+    maxUs: measured,
+    meanUs: measured,
+    transfers: z.array(z.object({ sizeBytes: count, capacityBytes: count, reps: count, p50Us: measured, p99Us: measured, gbPerSecP50: measured })),
+    cpus: z.array(count).optional(),
+  })
+  .transform((f): NativeRingFloor => ({ ...f, cpus: f.cpus }));
+
+export const FastComparisonSchema = z
+  .object({
+    measure: z.string(),
+    unit: z.enum(['us', 'msg/s', 'GB/s']),
+    shm: optionalMeasured,
+    uds: optionalMeasured,
+    shmOverUds: optionalMeasured,
+    socket: optionalMeasured,
+    shmOverSocket: optionalMeasured,
+    nativeRing: optionalMeasured,
+    shmOverNativeRing: optionalMeasured,
+  })
+  .transform(
+    (c): FastComparison => ({
+      ...c,
+      shm: c.shm,
+      uds: c.uds,
+      shmOverUds: c.shmOverUds,
+      socket: c.socket,
+      shmOverSocket: c.shmOverSocket,
+      nativeRing: c.nativeRing,
+      shmOverNativeRing: c.shmOverNativeRing,
+    }),
+  );
+
+export const FastTargetCheckSchema = z
+  .object({
+    id: z.string().min(1),
+    description: z.string(),
+    basis: z.string(),
+    comparison: z.enum(['<=', '>=']),
+    limit: z.number(),
+    unit: z.enum(['us', 'ms', 'x', 'GB/s', 'msg/s']),
+    measured: optionalMeasured,
+    met: z.boolean().optional(),
+  })
+  .transform((t): FastTargetCheck => ({ ...t, measured: t.measured, met: t.met }));
+
+export const FastSessionResultSchema = z
+  .object({
+    transports: z.array(z.enum(['shm', 'uds'])),
+    capacityBytes: count,
+    ready: z.array(
+      z
+        .object({ transport: z.enum(['shm', 'uds']), wait: z.string().optional(), maxMessageBytes: count, serverPid: count })
+        .transform((r) => ({ ...r, wait: r.wait })),
+    ),
+    roundTrips: z.array(FastRoundTripResultSchema),
+    transfers: z.array(FastTransferResultSchema),
+    oneWay: z.array(FastOneWayResultSchema),
+    nativeRing: NativeRingFloorSchema.optional(),
+    udsFloor: FloorRefSchema.optional(),
+    nativeUdsFloor: FloorRefSchema.optional(),
+    socketSignal: FloorRefSchema.optional(),
+    comparisons: z.array(FastComparisonSchema),
+    targets: z.array(FastTargetCheckSchema),
+    notes: z.array(z.string()),
+    failure,
+  })
+  .transform(
+    (f): FastSessionResult => ({
+      ...f,
+      nativeRing: f.nativeRing,
+      udsFloor: f.udsFloor,
+      nativeUdsFloor: f.nativeUdsFloor,
+      socketSignal: f.socketSignal,
+      failure: f.failure,
+    }),
+  );
+
 /** A whole `fastpath bench --json` report. Scenario names must be unique (`bench compare` matches by name). */
 export const BenchReportSchema = z
   .object({
@@ -160,6 +313,7 @@ export const BenchReportSchema = z
     scenarios: z.array(ScenarioResultSchema),
     codecMatrix: z.array(CodecMatrixRowSchema).optional(),
     http: HttpComparisonSchema.optional(),
+    fastSession: FastSessionResultSchema.optional(),
     tool: z.object({ name: z.literal('fastpath'), version: z.string(), timer: z.literal('process.hrtime.bigint') }),
   })
   .superRefine((report, ctx) => {
@@ -170,7 +324,7 @@ export const BenchReportSchema = z
       else ctx.addIssue({ code: 'custom', path: ['scenarios', i, 'name'], message: `scenario name "${s.name}" repeats scenarios[${first}] (names must be unique)` });
     });
   })
-  .transform((r): BenchReport => ({ ...r, codecMatrix: r.codecMatrix, http: r.http }));
+  .transform((r): BenchReport => ({ ...r, codecMatrix: r.codecMatrix, http: r.http, fastSession: r.fastSession }));
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let cur: unknown = root;

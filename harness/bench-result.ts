@@ -166,12 +166,169 @@ export interface HttpComparison {
   readonly errors: number;
 }
 
+// ---------------------------------------------------------------------------
+// Fast sessions (docs/SPEC.md §10): `fastpath bench --transport shm|uds|both`
+
+/** How a fast-session measure reached the server: shm rings, lp32 frames after a uds HELLO, or the ordinary socket protocol. */
+export type FastMeasureTransport = 'shm' | 'uds' | 'socket';
+
+/** A closed-loop round-trip measure of a fast session (one request in flight). */
+export interface FastRoundTripResult extends LatencySummary {
+  /** Stable name, e.g. `fast.echo.64B.shm.spin`, `fast.signal.64B.uds`. */
+  readonly name: string;
+  readonly method: 'echo' | 'signal';
+  readonly transport: FastMeasureTransport;
+  /** The client's wait strategy on the response ring (shm). */
+  readonly clientWait: string | undefined;
+  /** The server's wait strategy as announced in READY (shm). */
+  readonly serverWait: string | undefined;
+  /** Size of `params` (echo) or of the signal text (signal). */
+  readonly payloadBytes: number;
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  readonly throughputPerSec: number;
+  /** Responses that were errors or did not match the request. */
+  readonly errors: number;
+  readonly errorSamples: readonly string[];
+  /** One entry per repetition. */
+  readonly runs: readonly { readonly p50Us: number; readonly p99Us: number; readonly throughputPerSec: number }[];
+  /** Set when the measure could not complete. */
+  readonly failure: string | undefined;
+}
+
+/** Transfers of one size: `sink` with `sizeBytes` of params, time from send to response. */
+export interface FastTransferResult {
+  /** e.g. `fast.sink.1MiB.shm`. */
+  readonly name: string;
+  readonly transport: 'shm' | 'uds';
+  readonly clientWait: string | undefined;
+  /** Data capacity of each ring of the session (shm). */
+  readonly capacityBytes: number | undefined;
+  readonly sizeBytes: number;
+  readonly reps: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly minUs: number;
+  readonly maxUs: number;
+  readonly meanUs: number;
+  /** sizeBytes over the p50 time, in 10^9 bytes per second. */
+  readonly gbPerSecP50: number;
+  /** All bytes over all measured time (back to back), in 10^9 bytes per second. */
+  readonly gbPerSecSustained: number;
+  readonly errors: number;
+  readonly failure: string | undefined;
+}
+
+/** One-way throughput: notifications sent as fast as possible, then one echo to sync. */
+export interface FastOneWayResult {
+  /** e.g. `fast.notify.64B.shm`. */
+  readonly name: string;
+  readonly transport: 'shm' | 'uds';
+  readonly payloadBytes: number;
+  readonly messages: number;
+  /** From the first notification to the response of the sync echo. */
+  readonly durationMs: number;
+  readonly messagesPerSec: number;
+  readonly runs: readonly { readonly messagesPerSec: number }[];
+  readonly failure: string | undefined;
+}
+
+/** The native C ring floor (harness/native/ring-pingpong.c), two processes spinning. */
+export interface NativeRingFloor {
+  readonly capacityBytes: number;
+  /** Round trips of one record of `payloadBytes`. */
+  readonly payloadBytes: number;
+  readonly count: number;
+  readonly p50Us: number;
+  readonly p90Us: number;
+  readonly p99Us: number;
+  readonly p999Us: number;
+  readonly maxUs: number;
+  readonly meanUs: number;
+  /** Transfers, each in a ring of the capacity the shm transfer of that size used. */
+  readonly transfers: readonly {
+    readonly sizeBytes: number;
+    readonly capacityBytes: number;
+    readonly reps: number;
+    readonly p50Us: number;
+    readonly p99Us: number;
+    readonly gbPerSecP50: number;
+  }[];
+  /** CPUs of the two processes when pinned. */
+  readonly cpus: readonly number[] | undefined;
+}
+
+/** One side-by-side comparison: shm against uds (and the ordinary socket) and the native floors. */
+export interface FastComparison {
+  /** What is compared, e.g. `echo 64 B round trip p50 (spin)`. */
+  readonly measure: string;
+  readonly unit: 'us' | 'msg/s' | 'GB/s';
+  readonly shm: number | undefined;
+  readonly uds: number | undefined;
+  /** shm / uds (lower is better for `us`, higher for the rates). */
+  readonly shmOverUds: number | undefined;
+  /** The ordinary socket protocol (signal only). */
+  readonly socket: number | undefined;
+  readonly shmOverSocket: number | undefined;
+  /** The same measure on the native C ring floor. */
+  readonly nativeRing: number | undefined;
+  /** shm / native ring. */
+  readonly shmOverNativeRing: number | undefined;
+}
+
+/** A target of issue 4, judged on this run (reported, never a failing test). */
+export interface FastTargetCheck {
+  readonly id: string;
+  /** e.g. `round trip p50 <= 5 us with spinning`. */
+  readonly description: string;
+  /** Which measure it is judged on. */
+  readonly basis: string;
+  readonly comparison: '<=' | '>=';
+  readonly limit: number;
+  readonly unit: 'us' | 'ms' | 'x' | 'GB/s' | 'msg/s';
+  readonly measured: number | undefined;
+  /** undefined when not measured in this run. */
+  readonly met: boolean | undefined;
+}
+
+/** What the server answered to a HELLO in this run. */
+export interface FastReadyInfo {
+  readonly transport: 'shm' | 'uds';
+  readonly wait: string | undefined;
+  readonly maxMessageBytes: number;
+  readonly serverPid: number;
+}
+
+/** The `fastSession` section of a bench report. */
+export interface FastSessionResult {
+  readonly transports: readonly ('shm' | 'uds')[];
+  /** Data capacity of each ring of the shm sessions. */
+  readonly capacityBytes: number;
+  readonly ready: readonly FastReadyInfo[];
+  readonly roundTrips: readonly FastRoundTripResult[];
+  readonly transfers: readonly FastTransferResult[];
+  readonly oneWay: readonly FastOneWayResult[];
+  readonly nativeRing: NativeRingFloor | undefined;
+  /** The ordinary-socket floors of the same run this section compares with (Node echo, native C client on the native echo peer). */
+  readonly udsFloor: FloorRef | undefined;
+  readonly nativeUdsFloor: FloorRef | undefined;
+  /** The target's ordinary-socket signal scenario of the same run. */
+  readonly socketSignal: FloorRef | undefined;
+  readonly comparisons: readonly FastComparison[];
+  readonly targets: readonly FastTargetCheck[];
+  readonly notes: readonly string[];
+  /** Set when no fast session could be opened at all (e.g. the target refused the HELLO). */
+  readonly failure: string | undefined;
+}
+
 /** Everything one `fastpath bench` invocation measured (`--json` prints exactly this). */
 export interface BenchReport {
   readonly env: BenchEnv;
   readonly scenarios: readonly ScenarioResult[];
   readonly codecMatrix: readonly CodecMatrixRow[] | undefined;
   readonly http: HttpComparison | undefined;
+  /** Fast sessions (`--transport`, and the standard set when the target supports them). */
+  readonly fastSession?: FastSessionResult | undefined;
   /** Tool identification, so a report says what produced it. */
   readonly tool: { readonly name: 'fastpath'; readonly version: string; readonly timer: 'process.hrtime.bigint' };
 }

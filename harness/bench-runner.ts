@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { BenchEnv, BenchReport, FloorRef, PinMode, RunSample, ScenarioResult } from './bench-result.js';
+import type { BenchEnv, BenchReport, FastSessionResult, FloorRef, PinMode, RunSample, ScenarioResult } from './bench-result.js';
 import { captureBenchEnv } from './bench-env.js';
 import { scenarioName, shapeKey, withPeer, type ScenarioSpec } from './bench-scenario.js';
 import type { ModeInfo } from './case.js';
 import { nodeEchoPeerCommand } from './echo-peer.js';
+import { completeFastSession, FAST_SMALL_BYTES, runFastSessionBench } from './fast-session-bench.js';
 import { intervalPoints, type TimedHistogram } from './interval-log.js';
 import { mergeHistograms, percentileCurve, summarizeLatency, type Histogram } from './latency-histogram.js';
 import { SpawnedTarget, startTarget, type RunningTarget } from './launcher.js';
@@ -45,8 +46,25 @@ export interface BenchOptions {
   /** Requests per connection built and signed before each measured run (0: built as sent). */
   readonly presign: number;
   readonly toolVersion: string;
+  /**
+   * Fast sessions (docs/SPEC.md §10) against the same target instance, after the
+   * scenarios, compared with their floors (the first closed c1 d1 scenario's).
+   */
+  readonly fastSession?: FastSessionBenchConfig | undefined;
   /** Progress lines (for stderr). */
   readonly onProgress?: ((line: string) => void) | undefined;
+}
+
+/** What {@link BenchOptions.fastSession} measures. */
+export interface FastSessionBenchConfig {
+  readonly transports: readonly ('shm' | 'uds')[];
+  readonly capacityBytes: number;
+  readonly transferSizesBytes: readonly number[];
+  /** Ring capacity of the transfer sessions (default `auto`, see harness/fast-session-bench.ts). */
+  readonly transferCapacityBytes?: number | 'auto' | undefined;
+  /** Measured time per fast-session measure (default: the run's durationMs). */
+  readonly durationMs?: number | undefined;
+  readonly warmupMs?: number | undefined;
 }
 
 /** Histograms kept for the files of a scenario (`.hgrm`, `.hlog`). */
@@ -203,7 +221,43 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         }
       }
     }
-    return assemble(opts, env, acc, nativeClient, notes);
+    let fast: FastSessionResult | undefined;
+    if (opts.fastSession !== undefined) {
+      await target.ensureReady();
+      fast = await runFastSessionBench({
+        socketPath: target.socketPath,
+        mode: opts.mode,
+        dialect: opts.dialect,
+        transports: opts.fastSession.transports,
+        warmupMs: opts.fastSession.warmupMs ?? opts.warmupMs,
+        durationMs: opts.fastSession.durationMs ?? opts.durationMs,
+        repeat: opts.repeat,
+        capacityBytes: opts.fastSession.capacityBytes,
+        transferSizesBytes: opts.fastSession.transferSizesBytes,
+        transferCapacityBytes: opts.fastSession.transferCapacityBytes,
+        replyTimeoutMs: opts.replyTimeoutMs,
+        pin: opts.pin,
+        pins,
+        nativeFloor: opts.nativeFloor,
+        idPrefix: `b${runId}x`,
+        onProgress: progress,
+      });
+      for (const n of fast.notes) notes.push(n);
+      if (fast.failure !== undefined) notes.push(fast.failure);
+    }
+    const run = assemble(opts, env, acc, nativeClient, notes);
+    if (fast === undefined) return run;
+    const shape = targetSpecs.find((s) => s.loop === 'closed' && s.connections === 1 && s.depth === 1 && s.signalBytes === FAST_SMALL_BYTES);
+    const ref = (name: string | undefined): FloorRef | undefined => {
+      const sc = name === undefined ? undefined : run.report.scenarios.find((x) => x.name === name);
+      return sc === undefined || sc.failure !== undefined || sc.errors > 0 || sc.count === 0 ? undefined : { name: sc.name, p50Us: sc.p50Us, p99Us: sc.p99Us };
+    };
+    const fastSession = completeFastSession(fast, {
+      udsFloor: ref(shape === undefined ? undefined : scenarioName(withPeer(shape, 'node-echo'))),
+      nativeUdsFloor: ref(shape === undefined ? undefined : `native-client.${scenarioName(withPeer(shape, 'native-echo')).replace(/^floor\./, '')}`),
+      socketSignal: ref(shape === undefined ? undefined : scenarioName(shape)),
+    });
+    return { ...run, report: { ...run.report, fastSession } };
   } finally {
     for (const p of peers.reverse()) await p.running.stop().catch(() => undefined);
   }

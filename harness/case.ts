@@ -28,6 +28,8 @@ export interface Capabilities {
   idleTimeoutMs?: number;
   shutdownDeadlineMs?: number;
   timestampWindowMs?: number;
+  /** Fast sessions of docs/SPEC.md §10: HELLO answered with READY, FastMessages over shared-memory rings or the socket. */
+  fastSession?: boolean;
 }
 export type CapabilityName = keyof Capabilities;
 

@@ -32,3 +32,5 @@ export * from './pinning.js';
 export * from './bench-env.js';
 export * from './native-tools.js';
 export * from './echo-peer.js';
+export * from './fast-session-client.js';
+export * from './fast-session-bench.js';

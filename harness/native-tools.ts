@@ -12,14 +12,16 @@ import { findPackageRoot } from './targets.js';
 /**
  * The native floor tools of `fastpath bench` (harness/native/*.c), compiled at first
  * use with the system C compiler and cached by source hash: `echo-peer` (the native
- * echo floor, started like a target) and `pingpong-client` (a C closed-loop client,
- * to measure the harness's own overhead). Without a compiler the bench still runs and
- * says why the native floor is missing ({@link NativeToolUnavailable}).
+ * echo floor, started like a target), `pingpong-client` (a C closed-loop client,
+ * to measure the harness's own overhead) and `ring-pingpong` (two C processes over
+ * the shared-memory rings of docs/SPEC.md §10.3, the floor of `--transport shm`).
+ * Without a compiler the bench still runs and says why the native floor is missing
+ * ({@link NativeToolUnavailable}).
  */
 
-export type NativeToolName = 'echo-peer' | 'pingpong-client';
+export type NativeToolName = 'echo-peer' | 'pingpong-client' | 'ring-pingpong';
 
-export const NATIVE_TOOL_NAMES: readonly NativeToolName[] = ['echo-peer', 'pingpong-client'];
+export const NATIVE_TOOL_NAMES: readonly NativeToolName[] = ['echo-peer', 'pingpong-client', 'ring-pingpong'];
 
 /** A compiled native tool. */
 export interface NativeTool {
@@ -311,4 +313,119 @@ function runCollect(command: string, args: readonly string[], timeoutMs: number)
     });
     child.once('close', (code, signal) => finish(code, signal));
   });
+}
+
+/** What the native ring floor measured (harness/native/ring-pingpong.c), in nanoseconds. */
+export interface RingFloorResult {
+  readonly capacityBytes: number;
+  readonly recordLimitBytes: number;
+  /** Round trips of one small record between the two processes, both spinning. */
+  readonly pingpong: {
+    readonly count: number;
+    readonly sizeBytes: number;
+    readonly p50Ns: number;
+    readonly p90Ns: number;
+    readonly p99Ns: number;
+    readonly p999Ns: number;
+    readonly maxNs: number;
+    readonly minNs: number;
+    readonly meanNs: number;
+    readonly durationNs: number;
+  };
+  /** One message of `sizeBytes` to the other process and an empty answer back, per repetition. */
+  readonly transfers: readonly {
+    readonly sizeBytes: number;
+    readonly reps: number;
+    readonly p50Ns: number;
+    readonly p99Ns: number;
+    readonly minNs: number;
+    readonly maxNs: number;
+    readonly meanNs: number;
+  }[];
+}
+
+const RingFloorResultSchema = z.object({
+  capacityBytes: z.number().int().positive(),
+  recordLimitBytes: z.number().int().positive(),
+  pingpong: z.object({
+    count: z.number().int().positive(),
+    sizeBytes: z.number().int().positive(),
+    p50Ns: nanos,
+    p90Ns: nanos,
+    p99Ns: nanos,
+    p999Ns: nanos,
+    maxNs: nanos,
+    minNs: nanos,
+    meanNs: nanos,
+    durationNs: nanos,
+  }),
+  transfers: z.array(
+    z.object({ sizeBytes: z.number().int().positive(), reps: z.number().int().positive(), p50Ns: nanos, p99Ns: nanos, minNs: nanos, maxNs: nanos, meanNs: nanos }),
+  ),
+});
+
+/** Options of {@link runRingPingpong}. */
+export interface RingPingpongOptions {
+  /** Measured round trips (default 100,000) after `warmup` (default a tenth). */
+  readonly count?: number;
+  readonly warmup?: number;
+  /** Size of the ping-pong record payload (default 64). */
+  readonly sizeBytes?: number;
+  /** Message sizes of the transfers (default 1 MiB). */
+  readonly transferSizesBytes?: readonly number[];
+  /** Transfers per size (default 50). */
+  readonly reps?: number;
+  /** Data capacity of each ring (default 4 MiB, as ring/session). */
+  readonly capacityBytes?: number;
+  /** Pin the parent and the child to these CPUs (sched_setaffinity). */
+  readonly cpus?: readonly [number, number] | undefined;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Runs the native ring floor: two C processes, one ring each way in /dev/shm,
+ * spinning (see harness/native/ring-pingpong.c).
+ * @throws FastPathError FP_USAGE for bad arguments; FP_TIMEOUT past `timeoutMs`;
+ * FP_SHM_SYSTEM when the tool fails (its stderr quoted) or prints no valid result.
+ */
+export async function runRingPingpong(tool: NativeTool, opts: RingPingpongOptions = {}): Promise<RingFloorResult> {
+  if (tool.name !== 'ring-pingpong') throw fpError('FP_USAGE', `runRingPingpong needs the ring-pingpong tool, got ${tool.name}`);
+  const count = opts.count ?? 100_000;
+  const numbers: [string, number | undefined][] = [
+    ['count', count],
+    ['warmup', opts.warmup],
+    ['sizeBytes', opts.sizeBytes],
+    ['reps', opts.reps],
+    ['capacityBytes', opts.capacityBytes],
+    ...(opts.transferSizesBytes ?? []).map((n): [string, number] => ['transferSizesBytes', n]),
+    ...(opts.cpus ?? []).map((n): [string, number] => ['cpus', n + 1]),
+  ];
+  for (const [name, n] of numbers) {
+    if (n !== undefined && (!Number.isSafeInteger(n) || n < (name === 'warmup' ? 0 : 1))) throw fpError('FP_USAGE', `runRingPingpong: ${name} must be a positive integer, got ${String(n)}`);
+  }
+  const args = ['--count', String(count), '--warmup', String(opts.warmup ?? Math.max(100, Math.round(count / 10)))];
+  if (opts.sizeBytes !== undefined) args.push('--size', String(opts.sizeBytes));
+  args.push('--transfer', (opts.transferSizesBytes ?? [1_048_576]).map(String).join(',') || '-');
+  if (opts.reps !== undefined) args.push('--reps', String(opts.reps));
+  if (opts.capacityBytes !== undefined) args.push('--capacity', String(opts.capacityBytes));
+  if (opts.cpus !== undefined) args.push('--cpus', `${opts.cpus[0]},${opts.cpus[1]}`);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_PINGPONG_TIMEOUT_MS;
+  const run = await runCollect(tool.path, args, timeoutMs);
+  const commandLine = [tool.path, ...args].join(' ');
+  if (run.timedOut) throw fpError('FP_TIMEOUT', `native ring floor did not finish within ${timeoutMs} ms (${commandLine})`, { stderr: tail(run.stderr) });
+  if (run.spawnError !== undefined) throw fpError('FP_SHM_SYSTEM', `native ring floor could not be started (${commandLine}): ${run.spawnError.message}`);
+  if (run.code !== 0) {
+    const how = run.signal !== null ? `was killed by ${run.signal}` : `exited with code ${String(run.code)}`;
+    throw fpError('FP_SHM_SYSTEM', `native ring floor ${how}: ${tail(run.stderr) || '(no stderr)'}`, { command: commandLine });
+  }
+  const line = run.stdout.trim().split('\n').pop() ?? '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    throw fpError('FP_SHM_SYSTEM', `native ring floor printed no JSON result: ${tail(run.stdout) || '(no output)'}`);
+  }
+  const result = RingFloorResultSchema.safeParse(parsed);
+  if (!result.success) throw fpError('FP_SHM_SYSTEM', `native ring floor printed an invalid result ${line}: ${result.error.message}`);
+  return result.data;
 }

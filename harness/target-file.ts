@@ -30,6 +30,7 @@ export const CapabilitiesSchema = z.strictObject({
   idleTimeoutMs: positiveInt.optional(),
   shutdownDeadlineMs: positiveInt.optional(),
   timestampWindowMs: positiveInt.optional(),
+  fastSession: z.boolean().optional(),
 });
 
 /** How to start the server under test. `args` may hold `{socket}`, `{secret}`, `{framing}`, `{auth}`. */

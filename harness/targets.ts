@@ -77,6 +77,7 @@ export const REFERENCE_CAPABILITIES: Capabilities = Object.freeze({
   idleTimeoutMs: 3_000,
   shutdownDeadlineMs: 2_000,
   timestampWindowMs: 30_000,
+  fastSession: true,
 });
 
 /** Which flags the built-in reference is started with: the conformance suite's small limits, or load-friendly ones. */
@@ -110,6 +111,7 @@ export const REFERENCE_BENCH_CAPABILITIES: Capabilities = Object.freeze({
   risk: { maxLeverage: 20, maxNotional: 1_000_000, maxOpenOrders: 10_000_000 },
   shutdownDeadlineMs: 2_000,
   timestampWindowMs: 30_000,
+  fastSession: true,
 });
 
 /** A fresh random secret: 32 bytes as 64 hex digits. */

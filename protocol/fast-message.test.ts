@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Packr, pack, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { type FastMessage, decodeFastMessage, encodeFastMessage, encodeFastMessageBytes } from './fast-message.js';
+import { type FastMessage, FastMessageSchema, decodeFastMessage, encodeFastMessage, encodeFastMessageBytes, isFastMessage } from './fast-message.js';
 
 const arbMessage: fc.Arbitrary<FastMessage> = fc.oneof(
   fc.record({
@@ -87,5 +87,45 @@ describe('FastMessage codec', () => {
     const decoded = decodeFastMessage(Buffer.from([0x81, 0xa1]));
     expect(decoded.ok).toBe(false);
     if (!decoded.ok) expect(decoded.error).toMatch(/^FastMessage: body is not valid MessagePack/);
+  });
+});
+
+describe('isFastMessage (the hot-path check)', () => {
+  const field = fc.oneof(
+    fc.constant(undefined),
+    fc.constant(null),
+    fc.integer({ min: -2, max: 2 ** 33 }),
+    fc.double(),
+    fc.string({ maxLength: 70 }),
+    fc.uint8Array({ maxLength: 4 }),
+    fc.constantFrom('request', 'response', 'notification', 'echo', ''),
+    fc.record({ code: fc.oneof(fc.string({ maxLength: 70 }), fc.integer()), message: fc.string({ maxLength: 10 }) }, { requiredKeys: [] }),
+    fc.array(fc.nat(), { maxLength: 2 }),
+  );
+  const candidate = fc.oneof(
+    arbMessage.map((m) => ({ ...m }) as Record<string, unknown>),
+    fc.record(
+      {
+        version: fc.oneof(fc.constant(1), field),
+        type: fc.oneof(fc.constantFrom('request', 'response', 'notification'), field),
+        id: field,
+        method: field,
+        params: field,
+        result: field,
+        error: field,
+        extra: field,
+      },
+      { requiredKeys: [] },
+    ),
+  );
+
+  it('accepts exactly what the zod schema accepts', () => {
+    fc.assert(
+      fc.property(candidate, (value) => {
+        const clean = Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+        expect(isFastMessage(clean)).toBe(FastMessageSchema.safeParse(clean).success);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

@@ -1,6 +1,6 @@
 /**
- * fastpath reference implementation: the server and client of docs/SPEC.md and
- * the pieces they are built from. Depends only on `protocol/`.
+ * fastpath reference implementation: the server and clients of docs/SPEC.md and
+ * the pieces they are built from. Depends on `protocol/` and `ring/` (fast sessions).
  */
 export {
   FastPathServer,
@@ -12,11 +12,32 @@ export {
   DEFAULT_HTTP_HOST,
   STALE_PROBE_TIMEOUT_MS,
   CLOSE_LINGER_MS,
+  STARTUP_GC_MIN_AGE_MS,
+  MAX_FAST_MESSAGE_BYTES_LIMIT,
   type ServerConfig,
   type ResolvedServerConfig,
   type ServerStatus,
 } from './server.js';
 export { HTTP_SIGNAL_PATH, type HttpAddress } from './http-endpoint.js';
+export {
+  DEFAULT_MAX_FAST_MESSAGE_BYTES,
+  DEFAULT_SHM_WAIT,
+  SESSION_CLOSE_LINGER_MS,
+  ServerFastSession,
+  acceptHello,
+  type FastSessionConfig,
+  type FastSessionHost,
+  type HelloOutcome,
+  type SessionPlan,
+} from './fast-session.js';
+export {
+  FastClient,
+  FastClientOptionsSchema,
+  FAST_TRANSPORT_ENV,
+  DEFAULT_CLIENT_WAIT,
+  type FastClientOptions,
+  type FastRequestOptions,
+} from './fast-client.js';
 export {
   FastPathClient,
   ClientOptionsSchema,

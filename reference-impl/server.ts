@@ -14,11 +14,21 @@ import {
   encodeMessage,
   fpError,
   framingName,
+  isHelloSignal,
   isPlainObject,
   readEnvelopeId,
   rejectedReply,
   verifyEnvelope,
 } from '../protocol/index.js';
+import { WAIT_STRATEGIES, collectGarbageSegments } from '../ring/index.js';
+import {
+  DEFAULT_MAX_FAST_MESSAGE_BYTES,
+  DEFAULT_SHM_WAIT,
+  type FastSessionConfig,
+  type FastSessionHost,
+  ServerFastSession,
+  acceptHello,
+} from './fast-session.js';
 import { FAULT_NAMES, type Fault } from './faults.js';
 import { FramingOptionSchema, describeIssues } from './framing-option.js';
 import { HttpEndpoint, type HttpAddress } from './http-endpoint.js';
@@ -54,6 +64,14 @@ export const DEFAULT_HTTP_HOST = '127.0.0.1';
 export const CLOSE_LINGER_MS = 200;
 /** How long start() waits for a connection to an existing socket file before calling it live. */
 export const STALE_PROBE_TIMEOUT_MS = 1_000;
+/**
+ * Garbage segments (§10.6.2) younger than this are left alone at start: a grace period
+ * for processes that share /dev/shm and are still tearing down (the next start, or
+ * `fastpath shm gc`, removes them).
+ */
+export const STARTUP_GC_MIN_AGE_MS = 5_000;
+/** Largest `maxFastMessageBytes`: 1 GiB. */
+export const MAX_FAST_MESSAGE_BYTES_LIMIT = 1_073_741_824;
 
 const intMin = (min: number) => z.number().int().min(min);
 
@@ -102,6 +120,16 @@ export const ServerConfigSchema = z
     httpPort: z.number().int('httpPort must be a whole number').min(0, 'httpPort must be 0-65535').max(65_535, 'httpPort must be 0-65535').optional(),
     /** Host the HTTP listener binds; default {@link DEFAULT_HTTP_HOST} (loopback). Needs `httpPort`. */
     httpHost: z.string().min(1, 'httpHost must not be empty').optional(),
+    /** Answer HELLO and open fast sessions (§10); false: a HELLO is an unknown signal (INVALID_SIGNAL). */
+    fastSessions: z.boolean().default(true),
+    /** Accept `shm` HELLOs; false: SESSION_REFUSED, so clients fall back to `uds` sessions. */
+    shmSessions: z.boolean().default(true),
+    /** How the server waits on a session's request ring (§10.3.4). */
+    shmWait: z.enum(WAIT_STRATEGIES).default(DEFAULT_SHM_WAIT),
+    /** Largest FastMessage accepted or sent in a session (a HELLO may lower it for its session). */
+    maxFastMessageBytes: intMin(1).max(MAX_FAST_MESSAGE_BYTES_LIMIT, `maxFastMessageBytes must be at most ${MAX_FAST_MESSAGE_BYTES_LIMIT} (1 GiB)`).default(DEFAULT_MAX_FAST_MESSAGE_BYTES),
+    /** Where operator messages go (one line each, no newline); default stderr. */
+    log: z.custom<(line: string) => void>((v) => typeof v === 'function', 'log must be a function taking one line').optional(),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.auth !== 'none' && cfg.secret.length === 0) {
@@ -131,8 +159,11 @@ export function resolveServerConfig(config: ServerConfig): ResolvedServerConfig 
 export interface ServerStatus {
   readonly running: boolean;
   readonly socketPath: string;
+  /** Open connections, fast sessions included (each holds a socket connection). */
   readonly activeConnections: number;
   readonly maxConnections: number;
+  /** Fast sessions open (§10), counted in activeConnections too. */
+  readonly activeFastSessions: number;
   readonly metrics: MetricsSnapshot;
 }
 
@@ -189,6 +220,10 @@ export class FastPathServer {
   private readonly book: SignalBook;
   private readonly nonces: NonceCache;
   private readonly connections = new Set<Connection>();
+  private readonly sessions = new Set<ServerFastSession>();
+  private readonly fastConfig: FastSessionConfig;
+  private readonly sessionHost: FastSessionHost;
+  private readonly log: (line: string) => void;
   private readonly faults: FaultFlags;
   /** Framing used to decode requests (differs from config.framing only under fault no-max-frame). */
   private readonly decodeFraming: FramingSpec;
@@ -230,6 +265,19 @@ export class FastPathServer {
       handleEvent: (conn, event) => this.handleEvent(conn, event),
       finalizeReply: (reply, startedMs, closing) => this.finalizeReply(reply, startedMs, closing),
       onConnectionClosed: (conn) => this.onConnectionClosed(conn),
+    };
+    this.log = c.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
+    this.fastConfig = { fastSessions: c.fastSessions, shmSessions: c.shmSessions, shmWait: c.shmWait, maxFastMessageBytes: c.maxFastMessageBytes };
+    this.sessionHost = {
+      codec: c.framing.codec,
+      writeHighWaterBytes: c.writeHighWaterBytes,
+      handleSignalBody: (sink, body, startedMs) => this.handleBody(sink, body, startedMs),
+      account: (reply, startedMs) => this.account(reply, startedMs),
+      onSessionClosed: (session) => {
+        this.sessions.delete(session);
+        this.maybeFinishStop();
+      },
+      log: this.log,
     };
   }
 
@@ -281,6 +329,7 @@ export class FastPathServer {
     const path = this.config.socketPath;
     try {
       await removeStaleSocket(path);
+      if (this.config.fastSessions) this.collectGarbageSegments();
       const server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
       this.server = server;
       await new Promise<void>((resolve, reject) => {
@@ -315,6 +364,21 @@ export class FastPathServer {
       this.http?.destroy();
       this.http = undefined;
       throw err;
+    }
+  }
+
+  /** §10.6.2: removes the segments of dead fast-session clients, saying how many. */
+  private collectGarbageSegments(): void {
+    if (process.platform !== 'linux') return;
+    try {
+      const { removed } = collectGarbageSegments({ minAgeMs: STARTUP_GC_MIN_AGE_MS });
+      if (removed.length > 0) {
+        const names = removed.map((s) => s.name);
+        const shown = names.length > 4 ? `${names.slice(0, 4).join(', ')}, …` : names.join(', ');
+        this.log(`fastpath server: removed ${removed.length} garbage shared-memory segment(s) of dead processes from /dev/shm (${shown})`);
+      }
+    } catch (err) {
+      this.log(`fastpath server: could not collect garbage shared-memory segments: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
@@ -371,6 +435,7 @@ export class FastPathServer {
     this.stopPromise = new Promise<void>((resolve) => {
       const deadline = setTimeout(() => {
         for (const conn of this.connections) conn.destroy();
+        for (const session of this.sessions) session.destroy();
         this.http?.destroy();
       }, Math.max(0, deadlineMs));
       this.finishStop = () => {
@@ -383,9 +448,11 @@ export class FastPathServer {
       if (this.faults.dropsInFlight) {
         // Fault drops-in-flight: in-flight requests are never answered.
         for (const conn of this.connections) conn.destroy();
+        for (const session of this.sessions) session.destroy();
         this.http?.destroy();
       } else {
         for (const conn of this.connections) conn.beginShutdown();
+        for (const session of this.sessions) session.beginShutdown();
         this.http?.beginShutdown();
       }
       this.maybeFinishStop();
@@ -398,8 +465,9 @@ export class FastPathServer {
     return {
       running: this.state === 'listening',
       socketPath: this.config.socketPath,
-      activeConnections: this.connections.size,
+      activeConnections: this.connections.size + this.sessions.size,
       maxConnections: this.config.maxConnections,
+      activeFastSessions: this.sessions.size,
       metrics: this.metrics.snapshot(this.book.openOrders),
     };
   }
@@ -473,6 +541,11 @@ export class FastPathServer {
 
   /** The request path of §4.6 for a socket frame: body decoding (§3.5), then {@link handleEnvelope}. */
   private handleFrame(conn: Connection, body: Buffer, startedMs: number): void {
+    this.handleBody(conn, body, startedMs);
+  }
+
+  /** Body decoding (§3.5), then {@link handleEnvelope}: socket frames and fast-session `signal` params. */
+  private handleBody(conn: RequestSink, body: Uint8Array, startedMs: number): void {
     const decoded = decodeBody(this.config.framing.codec, body);
     if (!decoded.ok) return conn.reply(rejectedReply('IPC_ERROR', decoded.error), startedMs);
     const env = decoded.value;
@@ -518,6 +591,7 @@ export class FastPathServer {
       if (!body2.ok) return conn.reply(rejectedReply('IPC_ERROR', body2.error, id), startedMs);
       signalValue = body2.value;
     }
+    if (this.config.fastSessions && isHelloSignal(signalValue)) return this.handleHello(conn, signalValue, id, startedMs);
     const parsed = validateSignal(signalValue);
     if (!parsed.ok) return conn.reply(rejectedReply('INVALID_SIGNAL', `invalid signal: ${parsed.error}`, id), startedMs);
     const signal = parsed.signal;
@@ -549,12 +623,32 @@ export class FastPathServer {
     else conn.reply(reply, startedMs);
   }
 
+  /**
+   * A HELLO (§10.1): READY and a switch to a fast session once READY is written, or a
+   * rejection after which the connection stays ordinary.
+   */
+  private handleHello(sink: RequestSink, signal: unknown, id: EnvelopeId | undefined, startedMs: number): void {
+    if (!(sink instanceof Connection)) {
+      return sink.reply(rejectedReply('IPC_ERROR', 'fast sessions need a socket connection: send the HELLO as a request on a Unix-socket connection', id), startedMs);
+    }
+    const outcome = acceptHello(signal, id, this.fastConfig);
+    if (!outcome.accepted) return sink.reply(outcome.reply, startedMs);
+    const plan = outcome.plan;
+    sink.upgrade(outcome.ready, startedMs, {
+      switchTo: (socket, strayInput) => {
+        this.connections.delete(sink);
+        this.sessions.add(ServerFastSession.start(this.sessionHost, socket, sink.bucket, plan, strayInput));
+      },
+      abandon: () => plan.abandon(),
+    });
+  }
+
   private onConnection(socket: net.Socket): void {
     if (this.stopping) {
       socket.destroy();
       return;
     }
-    if (this.connections.size >= this.config.maxConnections) {
+    if (this.connections.size + this.sessions.size >= this.config.maxConnections) {
       socket.on('error', () => undefined);
       // Fault silent-connection-limit: close without the rejection frame.
       if (this.faults.silentConnectionLimit) {
@@ -607,7 +701,7 @@ export class FastPathServer {
   }
 
   private maybeFinishStop(): void {
-    if (this.finishStop !== undefined && this.connections.size === 0 && (this.http === undefined || this.http.closed)) {
+    if (this.finishStop !== undefined && this.connections.size === 0 && this.sessions.size === 0 && (this.http === undefined || this.http.closed)) {
       this.http = undefined;
       this.finishStop();
     }
@@ -637,6 +731,14 @@ function onPendingDue(pending: PendingReply): void {
   pending.conn.completePending(pending);
 }
 
+/** A connection becoming a fast session once its READY frame is written (§10.1). */
+interface Upgrade {
+  /** Called right after the READY frame was handed to the socket; the socket is paused and free of this connection's listeners. */
+  readonly switchTo: (socket: net.Socket, strayInput: boolean) => void;
+  /** Called instead when the connection closes before the switch. */
+  readonly abandon: () => void;
+}
+
 /**
  * One accepted connection: decodes frames, keeps replies in request order,
  * batches writes, applies backpressure (§7.2), idle timeout (§7.3) and the
@@ -654,6 +756,12 @@ class Connection implements RequestSink {
   private peerEnded = false;
   private ended = false;
   private readPaused = false;
+  /** A HELLO was accepted: nothing more is decoded; the socket goes to the session after READY. */
+  private upgrading: Upgrade | undefined;
+  /** Input that arrived after the HELLO before the switch (a client must wait for READY). */
+  private strayInput = false;
+  /** The socket listeners, kept so that {@link maybeSwitch} can remove exactly these (net.Socket's listener type). */
+  private readonly listeners: ReadonlyArray<readonly [string, (...args: any[]) => void]>;
 
   constructor(
     private readonly server: ConnectionHost,
@@ -663,24 +771,57 @@ class Connection implements RequestSink {
     private readonly highWaterBytes: number,
     private readonly ordered: boolean,
   ) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onEnd());
-    socket.on('drain', () => this.onDrain());
-    socket.on('timeout', () => this.onIdle());
-    socket.on('finish', () => lingerThenDestroy(socket));
-    socket.on('error', () => undefined); // EPIPE/ECONNRESET from a vanished peer; 'close' follows
-    socket.on('close', () => this.onClose());
+    this.listeners = [
+      ['data', (chunk: Buffer) => this.onData(chunk)],
+      ['end', () => this.onEnd()],
+      ['drain', () => this.onDrain()],
+      ['timeout', () => this.onIdle()],
+      ['finish', () => lingerThenDestroy(socket)],
+      ['error', () => undefined], // EPIPE/ECONNRESET from a vanished peer; 'close' follows
+      ['close', () => this.onClose()],
+    ];
+    for (const [event, listener] of this.listeners) socket.on(event, listener);
   }
 
   private onData(chunk: Buffer): void {
     if (this.closeAfterFlush || this.ended) return;
+    if (this.upgrading !== undefined) {
+      this.strayInput = true;
+      return;
+    }
     const events = this.decoder.push(chunk);
     const server = this.server;
     for (let i = 0; i < events.length; i++) {
       server.handleEvent(this, events[i]!);
       if (this.closeAfterFlush) break;
+      if (this.upgrading !== undefined) {
+        // Later bytes belong to the session, which the client may only use after READY.
+        if (i < events.length - 1 || this.decoder.midFrame) this.strayInput = true;
+        break;
+      }
     }
     this.flushBatch();
+    this.maybeSwitch();
+  }
+
+  /**
+   * Answers a HELLO with READY (in order behind earlier replies) and hands the socket
+   * to a fast session right after READY is written (§10.1). Reading stops now.
+   */
+  upgrade(ready: ReplyBody, startedMs: number, upgrade: Upgrade): void {
+    this.upgrading = upgrade;
+    this.socket.pause();
+    this.reply(ready, startedMs);
+  }
+
+  /** Completes an upgrade once every reply up to READY is written. */
+  private maybeSwitch(): void {
+    const upgrade = this.upgrading;
+    if (upgrade === undefined || this.ended || this.pending.size > 0 || this.queue.length > 0 || this.batch.length > 0) return;
+    this.upgrading = undefined;
+    this.ended = true; // this object is done with the socket
+    for (const [event, listener] of this.listeners) this.socket.off(event, listener);
+    upgrade.switchTo(this.socket, this.strayInput);
   }
 
   /** A reply ready now. */
@@ -728,6 +869,7 @@ class Connection implements RequestSink {
     }
     if (n === 0) return;
     this.write(joinChunks(queue.splice(0, n) as WireChunk[]));
+    this.maybeSwitch();
   }
 
   /** §7.4: close now when idle, else once the replies in flight are flushed. */
@@ -780,7 +922,7 @@ class Connection implements RequestSink {
   }
 
   private onDrain(): void {
-    if (this.readPaused && !this.closeAfterFlush && !this.ended) {
+    if (this.readPaused && !this.closeAfterFlush && !this.ended && this.upgrading === undefined) {
       this.readPaused = false;
       this.socket.resume();
     }
@@ -801,6 +943,9 @@ class Connection implements RequestSink {
   private onClose(): void {
     this.clearPending();
     this.ended = true;
+    const upgrade = this.upgrading;
+    this.upgrading = undefined;
+    upgrade?.abandon();
     this.server.onConnectionClosed(this);
   }
 

@@ -251,8 +251,10 @@ export class RingSession {
     const drain = (): void => {
       try {
         for (let m = this.reader.tryRead(); m !== null; m = this.closed ? null : this.reader.tryRead()) onMessage(m);
+        if (this.closed) return; // onMessage closed the session: the mapping is gone
         if (this.consumer.ended) throw fpError('FP_RING_PEER_DEAD', 'fast-session peer closed its ring');
       } catch (err) {
+        if (this.closed) return;
         this.waiter?.stop();
         onError(err);
       }
@@ -282,8 +284,9 @@ export class RingSession {
     this.closed = true;
     clearInterval(this.heartbeat);
     if (this.flushTimer !== undefined) {
-      clearImmediate(this.flushTimer as NodeJS.Immediate);
-      clearTimeout(this.flushTimer as NodeJS.Timeout);
+      // clearImmediate must only get an Immediate: given a Timeout it corrupts Node's immediate queue.
+      if ('refresh' in this.flushTimer) clearTimeout(this.flushTimer);
+      else clearImmediate(this.flushTimer);
     }
     this.waiter?.stop();
     this.producer.close();

@@ -73,17 +73,21 @@ function blockUntil(
   timeoutMs: number,
   checkPeer: (() => void) | undefined,
 ): WaitOutcome {
+  const words = new Int32Array(buffer, 0, 80);
+  const positionWord = positionOffset >>> 2;
+  // The position is loaded before each readiness check, so a change between the check
+  // and the spin is never missed (the spin ends at once on a value other than `seen`).
+  let seen = Atomics.load(words, positionWord);
   if (ready()) return 'ready';
   const start = performance.now();
   const deadline = start + timeoutMs;
-  const words = new Int32Array(buffer, 0, 80);
   const spinUntil = policy.strategy === 'spin' ? deadline : policy.strategy === 'spin-then-futex' ? start + (policy.spinNs ?? DEFAULT_SPIN_NS) / 1e6 : start;
   for (;;) {
     const now = performance.now();
     if (now >= deadline) return ready() ? 'ready' : 'timed-out';
     if (now < spinUntil) {
       const sliceMs = Math.min(spinUntil - now, MAX_SLEEP_SLICE_MS);
-      spinWait(buffer, positionOffset, Atomics.load(words, positionOffset >>> 2), Math.ceil(sliceMs * 1e6));
+      spinWait(buffer, positionOffset, seen, Math.ceil(sliceMs * 1e6));
     } else {
       const doorbell = arm();
       if (doorbell === undefined) return 'ready';
@@ -93,6 +97,7 @@ function blockUntil(
         disarm();
       }
     }
+    seen = Atomics.load(words, positionWord);
     if (ready()) return 'ready';
     checkPeer?.();
   }
@@ -100,8 +105,8 @@ function blockUntil(
 
 /**
  * Calls `onReadable` on the event loop whenever `consumer` may have records, without
- * blocking the loop for long: `spin` polls on every turn of the loop (after a short
- * C spin of `spinSliceNs`), `futex` sleeps on the doorbell in a native watcher
+ * blocking the loop for long: `spin` spins in C (slices of `spinSliceNs`) for up to
+ * `spinBudgetUs` per turn of the loop, handling records as soon as they are published, `futex` sleeps on the doorbell in a native watcher
  * thread, `spin-then-futex` polls for `spinNs` after the last record, then sleeps.
  * `onReadable` must drain the ring (read until `tryRead` returns null).
  */
@@ -111,15 +116,18 @@ export class AsyncRingWaiter {
   private stopped = false;
   private lastDataAt = performance.now();
   private readonly spinSliceNs: number;
+  /** Longest a spinning waiter keeps the event loop per turn. */
+  private readonly spinBudgetMs: number;
   private readonly words: Int32Array;
 
   constructor(
     private readonly consumer: RingConsumer,
     private readonly policy: WaitPolicy,
     private readonly onReadable: () => void,
-    options: { readonly spinSliceNs?: number } = {},
+    options: { readonly spinSliceNs?: number; readonly spinBudgetUs?: number } = {},
   ) {
     this.spinSliceNs = options.spinSliceNs ?? 20_000;
+    this.spinBudgetMs = (options.spinBudgetUs ?? 200) / 1000;
     this.words = new Int32Array(consumer.buffer, 0, 80);
   }
 
@@ -145,17 +153,29 @@ export class AsyncRingWaiter {
       this.onReadable();
       if (this.stopped) return;
     }
-    const spinning =
-      this.policy.strategy === 'spin' ||
-      (this.policy.strategy === 'spin-then-futex' && performance.now() - this.lastDataAt < (this.policy.spinNs ?? DEFAULT_SPIN_NS) / 1e6);
-    if (spinning) {
-      const seen = Atomics.load(this.words, RingWord.writePos);
-      spinWait(this.consumer.buffer, RingOffset.writePos, seen, this.spinSliceNs);
+    if (this.stillSpinning()) {
+      // Spin in C for up to a budget per turn of the loop, handling records the moment
+      // they are published, then let the loop run its other I/O.
+      const until = performance.now() + this.spinBudgetMs;
+      do {
+        const seen = Atomics.load(this.words, RingWord.writePos);
+        const published = this.consumer.availableBytes() !== 0 || spinWait(this.consumer.buffer, RingOffset.writePos, seen, this.spinSliceNs);
+        if (published || this.consumer.ended) {
+          this.lastDataAt = performance.now();
+          this.onReadable();
+          if (this.stopped) return;
+        }
+      } while (performance.now() < until && this.stillSpinning());
       this.immediate = setImmediate(this.tick);
       return;
     }
     this.sleep();
   };
+
+  private stillSpinning(): boolean {
+    const strategy = this.policy.strategy;
+    return strategy === 'spin' || (strategy === 'spin-then-futex' && performance.now() - this.lastDataAt < (this.policy.spinNs ?? DEFAULT_SPIN_NS) / 1e6);
+  }
 
   private sleep(): void {
     // The watcher takes the doorbell's value as its baseline when it is created, so it

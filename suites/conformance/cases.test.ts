@@ -6,7 +6,7 @@ import type { ConformanceCase } from '../../harness/case.js';
 import { CapabilitiesSchema } from '../../harness/target-file.js';
 import { makeMode } from '../../harness/targets.js';
 import { AUTH_MODES } from '../../protocol/index.js';
-import { authCases, conformanceCases, framingCases, lifecycleCases, replyCases, signalCases, transportCases } from './index.js';
+import { authCases, conformanceCases, fastSessionCases, framingCases, lifecycleCases, replyCases, signalCases, transportCases } from './index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const specText = readFileSync(join(here, '..', '..', 'docs', 'SPEC.md'), 'utf8');
@@ -41,7 +41,7 @@ describe('conformance cases', () => {
   });
 
   it('parses the section numbers of docs/SPEC.md', () => {
-    for (const s of ['2', '2.3', '3.1.1', '3.3.4', '4.4.3', '5.6', '6.3.1', '7.4']) expect(SECTIONS.has(s), s).toBe(true);
+    for (const s of ['2', '2.3', '3.1.1', '3.3.4', '4.4.3', '5.6', '6.3.1', '7.4', '10', '10.1.2', '10.5']) expect(SECTIONS.has(s), s).toBe(true);
   });
 
   it('uses unique, dotted, lowercase ids', () => {
@@ -66,6 +66,7 @@ describe('conformance cases', () => {
       ['5', replyCases],
       ['6', signalCases],
       ['7', lifecycleCases],
+      ['10', fastSessionCases],
     ];
     for (const [top, cases] of files) for (const c of cases) expect(c.section.split('.')[0], c.id).toBe(top);
   });
@@ -104,5 +105,15 @@ describe('conformance cases', () => {
     for (const s of ['2.1', '2.2', '2.3', '2.4', '3.1', '3.1.1', '3.1.2', '3.1.3', '3.2', '3.2.1', '3.2.2', '3.3', '3.3.1', '3.3.2', '3.3.3', '3.3.4', '3.5', '4.1', '4.2', '4.3', '4.3.1', '4.4', '4.4.1', '4.4.2', '4.4.3', '4.4.4', '4.5', '4.6', '5.1', '5.2', '5.3', '5.4', '5.6', '6.1', '6.2', '6.3', '6.3.1', '6.3.2', '6.4', '6.5', '6.6', '6.7', '6.8', '6.9', '6.10', '7.1', '7.2', '7.3', '7.4']) {
       expect(covered.has(s), `§${s}`).toBe(true);
     }
+  });
+
+  it('covers the fast-session clauses of §10 that a server can be judged on', () => {
+    const covered = new Set(fastSessionCases.map((c) => c.section));
+    for (const s of ['10', '10.1.1', '10.1.2', '10.1.4', '10.2.2', '10.2.3', '10.4.1', '10.4.2', '10.4.3', '10.5']) expect(covered.has(s), `§${s}`).toBe(true);
+  });
+
+  it('makes every §10 case need the fastSession capability, so targets without it get UNIMPLEMENTED', () => {
+    for (const c of fastSessionCases) expect(c.requires ?? [], c.id).toContain('fastSession');
+    for (const c of conformanceCases.filter((c) => c.section.split('.')[0] === '10')) expect(fastSessionCases, c.id).toContain(c);
   });
 });

@@ -5,9 +5,10 @@ import { authCases } from './s04-auth.js';
 import { replyCases } from './s05-replies.js';
 import { signalCases } from './s06-signals.js';
 import { lifecycleCases } from './s07-lifecycle.js';
+import { fastSessionCases } from './s10-fast-session.js';
 
 /**
- * The conformance suite: every case of docs/SPEC.md §2–§7, in spec order. Files are
+ * The conformance suite: every case of docs/SPEC.md §2–§7 and §10, in spec order. Files are
  * named after the spec sections they check; ids are literal and stable.
  */
 export const conformanceCases: readonly ConformanceCase[] = [
@@ -17,6 +18,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...replyCases,
   ...signalCases,
   ...lifecycleCases,
+  ...fastSessionCases,
 ];
 
-export { transportCases, framingCases, authCases, replyCases, signalCases, lifecycleCases };
+export { transportCases, framingCases, authCases, replyCases, signalCases, lifecycleCases, fastSessionCases };
