@@ -16,6 +16,7 @@ import {
 import type { Capabilities, ModeInfo } from './case.js';
 import { specDialect, type Dialect } from './dialect.js';
 import { loadTargetFile, type LoadedTargetFile } from './target-file.js';
+import { packageRootAbove } from '../ring/native.js';
 
 /**
  * Target resolution: `reference`, `unix:/path.sock` or a target file become one
@@ -137,21 +138,9 @@ export function makeMode(framing: string, auth: AuthMode, secret: string, maxFra
  * @throws FastPathError FP_CONFIG_INVALID when there is none.
  */
 export function findPackageRoot(fromUrl: string = import.meta.url): string {
-  let dir = dirname(fileURLToPath(fromUrl));
-  for (;;) {
-    const candidate = join(dir, 'package.json');
-    if (existsSync(candidate)) {
-      try {
-        const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: unknown };
-        if (pkg.name === 'fastpath-harness') return dir;
-      } catch {
-        // not ours; keep walking
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw fpError('FP_CONFIG_INVALID', `no package.json named fastpath-harness above ${fileURLToPath(fromUrl)}`);
-    dir = parent;
-  }
+  const root = packageRootAbove(fromUrl);
+  if (root === undefined) throw fpError('FP_CONFIG_INVALID', `no package.json named fastpath-harness above ${fileURLToPath(fromUrl)}`);
+  return root;
 }
 
 function usage(flag: string, err: unknown): never {

@@ -65,12 +65,12 @@ export interface ShmProbeOptions {
 }
 
 /**
- * The directory of the package.json named fastpath-harness above this file (ring/ in a
- * checkout, dist/ring/ when compiled), or undefined. Local on purpose: ring/ does not
- * import harness/.
+ * The directory of the package.json named fastpath-harness above `fromUrl` (a source
+ * or compiled module of this package), or undefined. Lives here, in the lowest layer
+ * that touches the file system, so ring/ needs nothing from harness/.
  */
-function findPackageRoot(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
+export function packageRootAbove(fromUrl: string = import.meta.url): string | undefined {
+  let dir = dirname(fileURLToPath(fromUrl));
   for (;;) {
     const candidate = join(dir, 'package.json');
     if (existsSync(candidate)) {
@@ -89,7 +89,7 @@ function findPackageRoot(): string | undefined {
 
 /** The addon's path: `<packageRoot>/build/Release/fastpath_shm.node`, or undefined without a package root. */
 export function defaultShmAddonPath(): string | undefined {
-  const root = findPackageRoot();
+  const root = packageRootAbove();
   return root === undefined ? undefined : join(root, SHM_ADDON_RELATIVE_PATH);
 }
 
