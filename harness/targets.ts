@@ -16,7 +16,7 @@ import {
 import type { Capabilities, ModeInfo } from './case.js';
 import { specDialect, type Dialect } from './dialect.js';
 import { loadTargetFile, type LoadedTargetFile } from './target-file.js';
-import { packageRootAbove } from '../ring/native.js';
+import { packageRootAbove, shmSupport } from '../ring/native.js';
 
 /**
  * Target resolution: `reference`, `unix:/path.sock` or a target file become one
@@ -65,6 +65,13 @@ export interface TargetOptions {
 export const DEFAULT_READY_TIMEOUT_MS = 5_000;
 const REFERENCE_READY_TIMEOUT_MS = 10_000;
 
+/**
+ * The reference offers fast sessions (docs/SPEC.md §10) where the shared-memory addon
+ * is built: without it (no C compiler at install) the §10 cases are UNIMPLEMENTED for
+ * the reference instead of FAILED, and `fastpath shm`/`FastClient` say why.
+ */
+const REFERENCE_HAS_SHM = shmSupport().available;
+
 /** Capabilities of the built-in reference target, matching the flags it is started with. */
 export const REFERENCE_CAPABILITIES: Capabilities = Object.freeze({
   status: true,
@@ -78,7 +85,7 @@ export const REFERENCE_CAPABILITIES: Capabilities = Object.freeze({
   idleTimeoutMs: 3_000,
   shutdownDeadlineMs: 2_000,
   timestampWindowMs: 30_000,
-  fastSession: true,
+  fastSession: REFERENCE_HAS_SHM,
 });
 
 /** Which flags the built-in reference is started with: the conformance suite's small limits, or load-friendly ones. */
@@ -112,7 +119,7 @@ export const REFERENCE_BENCH_CAPABILITIES: Capabilities = Object.freeze({
   risk: { maxLeverage: 20, maxNotional: 1_000_000, maxOpenOrders: 10_000_000 },
   shutdownDeadlineMs: 2_000,
   timestampWindowMs: 30_000,
-  fastSession: true,
+  fastSession: REFERENCE_HAS_SHM,
 });
 
 /** A fresh random secret: 32 bytes as 64 hex digits. */
