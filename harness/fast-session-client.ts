@@ -445,7 +445,22 @@ abstract class BaseClient {
     }
   }
 
+  /** Drops everything at once after a failure. */
   protected abstract teardown(): void;
+
+  /** What a clean close does before the socket is ended. */
+  protected abstract beforeSocketClose(): void;
+
+  /** Rejects what is in flight, then closes cleanly (nothing more after a failure: teardown did it). */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    const alreadyFailed = this.failure !== undefined;
+    this.isClosed = true;
+    this.rejectAll(fpError('FP_CLOSED', 'the fast session was closed'));
+    if (alreadyFailed) return;
+    this.beforeSocketClose();
+    await this.closeSocket();
+  }
 
   protected async closeSocket(): Promise<void> {
     const socket = this.socket;
@@ -614,22 +629,12 @@ class ShmFastSessionClient extends BaseClient implements FastSessionClient {
   }
 
   protected teardown(): void {
-    this.stopWaiter();
-    this.session.close();
-    try {
-      this.pair.unlink();
-    } catch {
-      // already gone
-    }
+    this.beforeSocketClose();
     this.socket.destroy();
   }
 
-  async close(): Promise<void> {
-    if (this.isClosed) return;
-    const alreadyFailed = this.failure !== undefined;
-    this.isClosed = true;
-    this.rejectAll(fpError('FP_CLOSED', 'the fast session was closed'));
-    if (alreadyFailed) return;
+  /** Stops waiting, closes both ring ends and removes the names if still there. */
+  protected beforeSocketClose(): void {
     this.stopWaiter();
     this.session.close();
     try {
@@ -637,7 +642,6 @@ class ShmFastSessionClient extends BaseClient implements FastSessionClient {
     } catch {
       // already gone
     }
-    await this.closeSocket();
   }
 }
 
@@ -760,13 +764,8 @@ class UdsFastSessionClient extends BaseClient implements FastSessionClient {
     this.socket.destroy();
   }
 
-  async close(): Promise<void> {
-    if (this.isClosed) return;
-    const alreadyFailed = this.failure !== undefined;
-    this.isClosed = true;
-    this.rejectAll(fpError('FP_CLOSED', 'the fast session was closed'));
-    if (alreadyFailed) return;
+  /** Writes the notifications still batched. */
+  protected beforeSocketClose(): void {
     this.flushBatch();
-    await this.closeSocket();
   }
 }
