@@ -7,7 +7,7 @@ import { buildIndex, defaultReportDir, displayPath, writeReports } from '../harn
 import { DEFAULT_JOBS, listCases, runConformance, selectCases, type CaseListing } from '../harness/runner.js';
 import { resolveTarget } from '../harness/targets.js';
 import { fpError } from '../protocol/index.js';
-import { intFlag } from './flags.js';
+import { intFlag, parseFlags } from './flags.js';
 
 /**
  * `fastpath conform`: runs the conformance cases against a target and writes
@@ -45,10 +45,7 @@ export type ConformOptions = z.infer<typeof ConformOptionsSchema>;
  * @throws FastPathError FP_USAGE naming the flag.
  */
 export function parseConformOptions(raw: unknown): ConformOptions {
-  const res = ConformOptionsSchema.safeParse(raw);
-  if (res.success) return res.data;
-  const issue = res.error.issues[0];
-  throw fpError('FP_USAGE', issue === undefined ? 'invalid options' : issue.message);
+  return parseFlags(ConformOptionsSchema, raw);
 }
 
 /** `--list` as text: one line per case. */

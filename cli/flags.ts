@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fpError } from '../protocol/index.js';
 
 /**
  * zod transforms for command-line flags (strings from commander): each failure is one
@@ -92,4 +93,15 @@ export function sizeListFlag(flag: string, minBytes: number, maxBytes: number) {
     }
     return values;
   });
+}
+
+/**
+ * Validates commander's option object against a command's schema.
+ * @throws FastPathError FP_USAGE with the first problem (each flag schema names its flag).
+ */
+export function parseFlags<T extends z.ZodType>(schema: T, raw: unknown): z.output<T> {
+  const res = schema.safeParse(raw);
+  if (res.success) return res.data;
+  const issue = res.error.issues[0];
+  throw fpError('FP_USAGE', issue === undefined ? 'invalid options' : issue.message);
 }

@@ -8,6 +8,8 @@ import { isFastPathError } from '../protocol/index.js';
 import { conformanceCases } from '../suites/index.js';
 import { registerBench } from './bench.js';
 import { registerConform } from './conform.js';
+import { registerCrash } from './crash.js';
+import { registerQueue } from './queue.js';
 import { registerServe } from './serve.js';
 import { registerShm } from './shm.js';
 import { readPackageVersion } from './package-info.js';
@@ -23,6 +25,10 @@ const USAGE_CODES = new Set([
   'FP_TARGET_UNREACHABLE',
   'FP_SOCKET_IN_USE',
   'FP_SOCKET_NOT_SOCKET',
+  'FP_LEDGER_INVALID',
+  'FP_QUEUE_OPEN',
+  'FP_QUEUE_READ_ONLY',
+  'FP_QUEUE_LOCKED',
 ]);
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -37,6 +43,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerConform(program, conformanceCases);
   registerBench(program);
   registerShm(program);
+  registerCrash(program);
+  registerQueue(program);
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync(argv as string[], { from: 'node' });

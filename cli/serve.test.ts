@@ -99,6 +99,41 @@ describe('fastpath serve options', () => {
     expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--http-port', '8080', '--http-host', ' ']), {}))).toMatch(/--http-host must be a host name or address/);
   });
 
+  it('maps --ledger, --ledger-fsync and --max-ledger-entries, and refuses bad values with a fix (§11)', () => {
+    const base = ['--socket', '/tmp/x.sock', '--auth', 'none'];
+    const plain = serveOptionsToConfig(parseFlags(base), {});
+    expect(plain).not.toHaveProperty('ledgerFile');
+    expect(plain).toMatchObject({ ledgerFsync: false, maxLedgerEntries: undefined });
+    expect(serveOptionsToConfig(parseFlags([...base, '--ledger', '/var/tmp/l.log']), {})).toMatchObject({ ledgerFile: '/var/tmp/l.log', ledgerFsync: false });
+    expect(serveOptionsToConfig(parseFlags([...base, '--ledger', 'l.log', '--ledger-fsync', '--max-ledger-entries', '5']), {})).toMatchObject({
+      ledgerFile: 'l.log',
+      ledgerFsync: true,
+      maxLedgerEntries: 5,
+    });
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--ledger', ' ']), {}))).toMatch(/^--ledger must be a file path, got " ": e\.g\. --ledger /);
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--ledger-fsync']), {}))).toMatch(/^--ledger-fsync needs --ledger FILE/);
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--max-ledger-entries', '0']), {}))).toBe(
+      '--max-ledger-entries must be from 1 to 100000000, got 0: e.g. --max-ledger-entries 1000000',
+    );
+    expect(usageError(() => serveOptionsToConfig(parseFlags([...base, '--max-ledger-entries', 'many']), {}))).toMatch(/^--max-ledger-entries must be a whole number/);
+    const help = addServeOptions(new Command('serve')).helpInformation();
+    expect(help).toMatch(/--ledger <file>\s+message ledger file/);
+    expect(help).toMatch(/--ledger-fsync\s+fdatasync the ledger file/);
+    expect(help).toMatch(/--max-ledger-entries <n>/);
+  });
+
+  it('runServe with a ledger file in a missing directory fails with FP_LEDGER_INVALID naming the path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fp-serve-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const config = serveOptionsToConfig({ socket: join(dir, 's.sock'), framing: 'ndjson', auth: 'none', ledger: join(dir, 'nope', 'l.log') }, {});
+    const err = await runServe(config, { handleSignals: false, out: { write: () => undefined } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isFastPathError(err) && err.code).toBe('FP_LEDGER_INVALID');
+    expect((err as Error).message).toContain(`${join(dir, 'nope')} does not exist`);
+  });
+
   it('documents the HTTP flags in --help', () => {
     const help = addServeOptions(new Command('serve')).helpInformation();
     expect(help).toMatch(/--http-port <n>\s+also serve the signal endpoint over HTTP/);

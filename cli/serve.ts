@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AUTH_MODES, type AuthMode, DEFAULT_MAX_FRAME_BYTES, type FramingSpec, fpError, isFastPathError, parseFraming } from '../protocol/index.js';
 import { WAIT_STRATEGIES, type WaitStrategy } from '../ring/index.js';
 import { DEFAULT_HTTP_HOST, DEFAULT_MAX_FAST_MESSAGE_BYTES, DEFAULT_SHM_WAIT, FastPathServer, type ServerConfig } from '../reference-impl/index.js';
+import { DEFAULT_MAX_LEDGER_ENTRIES } from '../reference-impl/message-ledger.js';
 
 /**
  * `fastpath serve`: runs the reference server (docs/SPEC.md) until SIGTERM/SIGINT.
@@ -32,6 +33,9 @@ const RawServeOptionsSchema = z.object({
   shmSessions: z.boolean().optional(),
   shmWait: z.string().optional(),
   maxFastMessageBytes: z.string().optional(),
+  ledger: z.string().optional(),
+  ledgerFsync: z.boolean().optional(),
+  maxLedgerEntries: z.string().optional(),
 });
 export type RawServeOptions = z.infer<typeof RawServeOptionsSchema>;
 
@@ -54,6 +58,7 @@ const NUMERIC_FLAGS = {
   timestampWindowMs: { flag: '--timestamp-window-ms', integer: true, min: 0, max: 86_400_000, example: '30000' },
   httpPort: { flag: '--http-port', integer: true, min: 1, max: 65_535, example: '8080' },
   maxFastMessageBytes: { flag: '--max-fast-message-bytes', integer: true, min: 1, max: 1_073_741_824, example: '67108864' },
+  maxLedgerEntries: { flag: '--max-ledger-entries', integer: true, min: 1, max: 100_000_000, example: '1000000' },
 } as const;
 type NumericFlag = keyof typeof NUMERIC_FLAGS;
 
@@ -96,7 +101,13 @@ export function addServeOptions(cmd: Command): Command {
       '--shm-wait <strategy>',
       `how the server waits on a session's request ring: spin (lowest latency, one busy core per session), futex (sleeps until woken), spin-then-futex (spins ~50 µs, then sleeps) (default ${DEFAULT_SHM_WAIT})`,
     )
-    .option('--max-fast-message-bytes <n>', `largest FastMessage accepted or sent in a fast session, 1 to 1073741824 (default ${DEFAULT_MAX_FAST_MESSAGE_BYTES}, 64 MiB)`);
+    .option('--max-fast-message-bytes <n>', `largest FastMessage accepted or sent in a fast session, 1 to 1073741824 (default ${DEFAULT_MAX_FAST_MESSAGE_BYTES}, 64 MiB)`)
+    .option(
+      '--ledger <file>',
+      'message ledger file (docs/SPEC.md §11): each applied MESSAGE id is appended before its reply, so deduplication survives restarts and kill -9; created if missing, its directory must exist (default: the ledger is in memory only and forgotten on restart)',
+    )
+    .option('--ledger-fsync', 'fdatasync the ledger file after every append: also durable against power loss, at one disk flush per MESSAGE (needs --ledger)')
+    .option('--max-ledger-entries <n>', `ledger size bound, 1 to 100000000; when full, new MESSAGEs are refused with RATE_LIMITED, duplicates still answered (default ${DEFAULT_MAX_LEDGER_ENTRIES})`);
 }
 
 function numericFlag(name: NumericFlag, raw: string | undefined): number | undefined {
@@ -170,6 +181,14 @@ export function serveOptionsToConfig(options: unknown, env: NodeJS.ProcessEnv = 
     }
     shmWait = name as WaitStrategy;
   }
+  let ledgerFile: string | undefined;
+  if (raw.ledger !== undefined) {
+    ledgerFile = raw.ledger.trim();
+    if (ledgerFile.length === 0) throw fpError('FP_USAGE', `--ledger must be a file path, got "${raw.ledger}": e.g. --ledger /var/lib/fastpath/ledger.log`);
+  }
+  if (raw.ledgerFsync === true && ledgerFile === undefined) {
+    throw fpError('FP_USAGE', '--ledger-fsync needs --ledger FILE: a memory-only ledger has nothing to sync; pass --ledger FILE or drop --ledger-fsync');
+  }
   const config: ServerConfig = {
     socketPath,
     framing,
@@ -190,7 +209,10 @@ export function serveOptionsToConfig(options: unknown, env: NodeJS.ProcessEnv = 
     shmSessions: raw.shmSessions,
     shmWait,
     maxFastMessageBytes: numericFlag('maxFastMessageBytes', raw.maxFastMessageBytes),
+    ledgerFsync: raw.ledgerFsync === true,
+    maxLedgerEntries: numericFlag('maxLedgerEntries', raw.maxLedgerEntries),
   };
+  if (ledgerFile !== undefined) config.ledgerFile = ledgerFile;
   if (httpPort !== undefined) config.httpPort = httpPort;
   if (httpHost !== undefined) config.httpHost = httpHost;
   return config;

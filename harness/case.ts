@@ -30,6 +30,14 @@ export interface Capabilities {
   timestampWindowMs?: number;
   /** Fast sessions of docs/SPEC.md §10: HELLO answered with READY, FastMessages over shared-memory rings or the socket. */
   fastSession?: boolean;
+  /**
+   * Messages and the ledger of docs/SPEC.md §11. `true`: MESSAGE and LEDGER are
+   * implemented and the ledger persists across restarts of the process. `{ file }`:
+   * MESSAGE is implemented and the target appends each applied message_id and `\n`
+   * to `file` (§11.4), which the suite reads instead of sending LEDGER; `file` may
+   * start with `{dir}` (the spawned target's temp dir).
+   */
+  ledger?: boolean | { file: string };
 }
 export type CapabilityName = keyof Capabilities;
 
@@ -98,6 +106,11 @@ export interface TargetControl {
   /** Starts the target again (same socket path and mode) and waits until it is ready. */
   restart(): Promise<void>;
   /**
+   * The spawned target's own temp dir, the value of the `{dir}` placeholder (docs/SPEC.md §8):
+   * it holds the socket and survives restarts. Undefined for attached targets.
+   */
+  readonly dir: string | undefined;
+  /**
    * Spawns a second instance on the same socket path, for §2.4; resolves with its exit
    * (or 'timeout' after `timeoutMs`, in which case it is killed).
    */
@@ -150,6 +163,12 @@ export interface ConformanceCase {
   readonly expected: string;
   /** Capabilities the case needs; missing ones make it UNIMPLEMENTED. */
   readonly requires?: readonly CapabilityName[];
+  /**
+   * A finer check after {@link requires}: why the declared capabilities are still not
+   * enough for this case (it is then UNIMPLEMENTED with that reason), or undefined. For
+   * example a case that sends LEDGER needs `ledger: true`, not the `{ file }` form.
+   */
+  readonly capabilityGap?: (capabilities: Capabilities) => string | undefined;
   /** Restricts the case to some modes (e.g. ndjson only); it is not listed in the others. */
   readonly appliesTo?: (mode: ModeInfo) => boolean;
   /** Overall budget for run(); past it the case is FAILED with a timeout (default 10 000). */

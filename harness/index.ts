@@ -34,3 +34,4 @@ export * from './native-tools.js';
 export * from './echo-peer.js';
 export * from './fast-session-client.js';
 export * from './fast-session-bench.js';
+export * from './crash-driver.js';

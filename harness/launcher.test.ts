@@ -20,7 +20,7 @@ if (behaviour === 'fail') { console.error('boom: unknown flag --frobnicate'); pr
 if (behaviour === 'never') { console.error('warming up forever'); setInterval(() => {}, 1000); }
 else {
   const server = net.createServer((c) => { c.on('data', (d) => c.write(d)); c.on('error', () => {}); });
-  const listen = () => server.listen(sock, () => console.log('listening on ' + sock + ' env ' + process.env.FASTPATH_FRAMING));
+  const listen = () => server.listen(sock, () => console.log('listening on ' + sock + ' env ' + process.env.FASTPATH_FRAMING + ' dir ' + process.env.FASTPATH_DIR + ' ledger-env ' + process.env.LEDGER_AT + ' arg ' + process.argv[4]));
   const probe = net.connect(sock);
   probe.on('connect', () => { console.error('socket ' + sock + ' is in use by a live server'); process.exit(1); });
   probe.on('error', () => { try { fs.unlinkSync(sock); } catch {} listen(); });
@@ -83,7 +83,31 @@ describe('launcher', () => {
     for (let i = 0; i < 50 && !target.stdoutTail().includes('env'); i++) await new Promise((r) => setTimeout(r, 20));
     expect(target.stdoutTail()).toContain(`listening on ${target.socketPath} env lp32-json`);
     expect(expandPlaceholders('--s={socket} {secret}{framing}/{auth}', { socket: '/x', secret: 'k', framing: 'f', auth: 'a' })).toBe('--s=/x kf/a');
+    expect(expandPlaceholders('{dir}/l.log {other}', { socket: '/x', secret: 'k', framing: 'f', auth: 'a', dir: '/d' })).toBe('/d/l.log {other}');
+    expect(expandPlaceholders('{dir}/l.log', { socket: '/x', secret: 'k', framing: 'f', auth: 'a' })).toBe('{dir}/l.log');
     expect(target.description).not.toContain('s3cr3t');
+  });
+
+  it('expands {dir} (the temp dir, kept across restarts) in args and env values, and sets FASTPATH_DIR', async () => {
+    const dir = serverScript();
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const target = await SpawnedTarget.launch(
+      spec(dir, 'serve', { args: ['server.mjs', 'serve', '{socket}', '{dir}/ledger.log'], env: { LEDGER_AT: '{dir}/from-env.log' } }),
+    );
+    onTestFinished(async () => void (await target.stop()));
+    const line = async (): Promise<string> => {
+      for (let i = 0; i < 50 && !target.stdoutTail().includes(' arg '); i++) await new Promise((r) => setTimeout(r, 20));
+      return target.stdoutTail();
+    };
+    expect(target.dir).toBe(target.tempDir);
+    expect(await line()).toContain(`dir ${target.tempDir} ledger-env ${target.tempDir}/from-env.log arg ${target.tempDir}/ledger.log`);
+    writeFileSync(join(target.dir, 'state'), 'kept');
+    target.signal('SIGKILL');
+    await target.waitExit(5_000);
+    await target.restart();
+    expect(existsSync(join(target.dir, 'state'))).toBe(true);
+    await target.stop();
+    expect(existsSync(target.dir)).toBe(false);
   });
 
   it('reports an early exit with the exit code, stderr and command line', async () => {

@@ -15,6 +15,10 @@ import { DEFAULT_READY_TIMEOUT_MS, type ResolvedTarget } from './targets.js';
  * launcher pattern): a temp dir per instance with the socket inside, spawn without a
  * shell, bounded capture of stdout/stderr, readiness = the socket accepts a
  * connection, raced against early exit and a named timeout.
+ *
+ * The temp dir is the target's `{dir}` (docs/SPEC.md §8): it outlives restarts of the
+ * process, so state a target keeps there (a ledger file, §11) survives a kill -9 and
+ * restart; it is removed by stop().
  */
 
 /** Exit of a process as observed by the launcher. */
@@ -63,7 +67,7 @@ export interface LaunchSpec {
   readonly cwd?: string | undefined;
   readonly env?: Readonly<Record<string, string>> | undefined;
   readonly readyTimeoutMs?: number | undefined;
-  /** Values of `{framing}`, `{auth}`, `{secret}` (`{socket}` is the launcher's). */
+  /** Values of `{framing}`, `{auth}`, `{secret}` (`{socket}` and `{dir}` are the launcher's). */
   readonly framing: string;
   readonly auth: string;
   readonly secret: string;
@@ -111,9 +115,19 @@ export class OutputRing {
   }
 }
 
-/** Replaces `{socket}` `{secret}` `{framing}` `{auth}` in one argument. */
-export function expandPlaceholders(arg: string, values: Readonly<Record<'socket' | 'secret' | 'framing' | 'auth', string>>): string {
-  return arg.replace(/\{(socket|secret|framing|auth)\}/g, (_, key: 'socket' | 'secret' | 'framing' | 'auth') => values[key]);
+/** Values of the placeholders of a spawned target (docs/SPEC.md §8). */
+export interface PlaceholderValues {
+  readonly socket: string;
+  readonly secret: string;
+  readonly framing: string;
+  readonly auth: string;
+  /** The target's temp dir; without it `{dir}` is left as written. */
+  readonly dir?: string | undefined;
+}
+
+/** Replaces `{socket}` `{secret}` `{framing}` `{auth}` `{dir}` in one argument or environment value. */
+export function expandPlaceholders(arg: string, values: PlaceholderValues): string {
+  return arg.replace(/\{(socket|secret|framing|auth|dir)\}/g, (whole, key: keyof PlaceholderValues) => values[key] ?? whole);
 }
 
 /** Quotes a command line for messages; the secret is masked. */
@@ -169,6 +183,19 @@ export function probeSocket(socketPath: string, timeoutMs = 1_000): Promise<'con
       resolvePromise(err.code ?? err.message);
     });
   });
+}
+
+/**
+ * Polls `socketPath` every `pollMs` until a connection succeeds.
+ * @returns true once it accepted, false when `timeoutMs` passed first.
+ */
+export async function waitForSocket(socketPath: string, timeoutMs: number, pollMs = 10): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if ((await probeSocket(socketPath, Math.max(50, Math.min(1_000, deadline - performance.now())))) === 'connected') return true;
+    await sleep(pollMs);
+  }
+  return false;
 }
 
 // Last-resort cleanup: children and temp dirs still alive when the harness exits.
@@ -242,15 +269,18 @@ export class SpawnedTarget implements RunningTarget {
     const ring = spec.outputRingBytes ?? DEFAULT_RING_BYTES;
     this.stdout = new OutputRing(ring);
     this.stderr = new OutputRing(ring);
-    const values = { socket: socketPath, secret: spec.secret, framing: spec.framing, auth: spec.auth };
+    const values: PlaceholderValues = { socket: socketPath, secret: spec.secret, framing: spec.framing, auth: spec.auth, dir: tempDir };
     this.args = spec.args.map((arg) => expandPlaceholders(arg, values));
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(spec.env ?? {})) env[key] = expandPlaceholders(value, values);
     this.env = {
       ...process.env,
-      ...spec.env,
+      ...env,
       FASTPATH_SOCKET: socketPath,
       FASTPATH_SECRET: spec.secret,
       FASTPATH_FRAMING: spec.framing,
       FASTPATH_AUTH: spec.auth,
+      FASTPATH_DIR: tempDir,
     };
     this.description = formatCommandLine(spec.command, this.args, spec.secret);
   }
@@ -274,6 +304,11 @@ export class SpawnedTarget implements RunningTarget {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** The `{dir}` of this target: {@link tempDir}. */
+  get dir(): string {
+    return this.tempDir;
   }
 
   get alive(): boolean {
@@ -497,6 +532,8 @@ export class SpawnedTarget implements RunningTarget {
 /** A running server the suite only connects to (`unix:/path.sock` or a target file with `socket`). */
 export class AttachedTarget implements RunningTarget {
   readonly spawned = false;
+  /** An attached target has no temp dir of the suite's. */
+  readonly dir = undefined;
   readonly description: string;
   constructor(
     readonly name: string,

@@ -225,7 +225,7 @@ export function missingCapability(c: ConformanceCase, capabilities: Capabilities
     if (cap === 'lifecycle' && !spawned) return 'capability "lifecycle" not available: the target is attached, not spawned by the suite';
     if (!declared(capabilities[cap])) return `capability "${cap}" not declared by the target`;
   }
-  return undefined;
+  return c.capabilityGap?.(capabilities);
 }
 
 /** How long the runner waits for the server to close a case's connections after the case. */
@@ -279,6 +279,9 @@ class CaseTargetControl implements TargetControl {
   }
   get spawned(): boolean {
     return this.inner.spawned;
+  }
+  get dir(): string | undefined {
+    return this.inner.dir;
   }
   get alive(): boolean {
     return this.inner.alive;

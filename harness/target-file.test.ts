@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { FastPathError } from '../protocol/index.js';
 import { didYouMean, loadTargetFile, parseTargetDescription } from './target-file.js';
-import { findPackageRoot, referenceTarget, resolveTarget } from './targets.js';
+import { findPackageRoot, REFERENCE_BENCH_CAPABILITIES, REFERENCE_CAPABILITIES, referenceTarget, resolveTarget } from './targets.js';
 
 const validCapabilities = { status: true, maxConnections: 10, rateLimit: { burst: 5, refillPerSec: 10 } };
 
@@ -138,6 +138,56 @@ describe('target file validation', () => {
   it('suggests nothing for unrelated words', () => {
     expect(didYouMean('xyz', ['capabilities', 'spawn'])).toBeUndefined();
     expect(didYouMean('Spawn', ['capabilities', 'spawn'])).toBe('spawn');
+  });
+});
+
+describe('the ledger capability (docs/SPEC.md §8, §11)', () => {
+  const spawned = { name: 'x', spawn: { command: 'srv', args: ['--ledger', '{dir}/l.log'] } };
+
+  it('accepts true, false and { file }', () => {
+    for (const ledger of [true, false, { file: '{dir}/ledger.log' }, { file: '/var/lib/x/ledger.log' }]) {
+      expect(parseTargetDescription({ ...spawned, capabilities: { ledger } }, 'target.json').capabilities.ledger).toEqual(ledger);
+    }
+  });
+
+  it('says what a ledger of the wrong type should look like', () => {
+    const err = errorOf(() => parseTargetDescription({ ...spawned, capabilities: { ledger: 'yes' } }, 'target.json'));
+    expect(err.message).toBe('target.json at capabilities.ledger: expected true or false or an object, got "yes" (write true, or { "file": "{dir}/ledger.log" })');
+  });
+
+  it('explains problems inside the { file } form with their paths', () => {
+    const typo = errorOf(() => parseTargetDescription({ ...spawned, capabilities: { ledger: { fiel: 'l.log' } } }, 'target.json'));
+    expect(typo.message.split('\n')).toEqual([
+      'missing key "file" at capabilities.ledger in target.json (add it: a string)',
+      'unknown key "fiel" at capabilities.ledger in target.json (did you mean "file"?)',
+    ]);
+    const empty = errorOf(() => parseTargetDescription({ ...spawned, capabilities: { ledger: { file: '' } } }, 'target.json'));
+    expect(empty.message).toBe('target.json at capabilities.ledger.file: must not be empty (give a value or remove the key)');
+  });
+
+  it('refuses {dir} in the ledger file of an attached target', () => {
+    const err = errorOf(() => parseTargetDescription({ name: 'a', socket: '/s.sock', capabilities: { ledger: { file: '{dir}/l.log' } } }, 'target.json'));
+    expect(err.message).toMatch(/capabilities\.ledger\.file uses \{dir\}, .* but this target is attached/);
+  });
+
+  it('resolves a relative ledger file against the target file, keeping {dir} paths for the launcher', async () => {
+    const dir = tempDir();
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const relative = join(dir, 'relative.json');
+    writeFileSync(relative, JSON.stringify({ ...spawned, capabilities: { ledger: { file: 'state/ledger.log' } } }));
+    expect((await resolveTarget(relative)).capabilities.ledger).toEqual({ file: join(dir, 'state', 'ledger.log') });
+    const inDir = join(dir, 'dir.json');
+    writeFileSync(inDir, JSON.stringify({ ...spawned, capabilities: { ledger: { file: '{dir}/ledger.log' } } }));
+    expect((await resolveTarget(inDir)).capabilities.ledger).toEqual({ file: '{dir}/ledger.log' });
+  });
+
+  it('runs the reference with its ledger in {dir} and declares ledger: true in both profiles', () => {
+    for (const profile of ['conformance', 'bench'] as const) {
+      const args = referenceTarget({}, '/pkg', profile).spawn?.args ?? [];
+      expect(args.join(' '), profile).toContain('--ledger {dir}/ledger.log');
+    }
+    expect(REFERENCE_CAPABILITIES.ledger).toBe(true);
+    expect(REFERENCE_BENCH_CAPABILITIES.ledger).toBe(true);
   });
 });
 

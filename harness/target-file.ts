@@ -31,9 +31,11 @@ export const CapabilitiesSchema = z.strictObject({
   shutdownDeadlineMs: positiveInt.optional(),
   timestampWindowMs: positiveInt.optional(),
   fastSession: z.boolean().optional(),
+  /** §11: `true` (MESSAGE and LEDGER, persistent), or `{ "file": "<path>" }`, the ledger file the target appends to (may use `{dir}`). */
+  ledger: z.union([z.boolean(), z.strictObject({ file: z.string().min(1) })]).optional(),
 });
 
-/** How to start the server under test. `args` may hold `{socket}`, `{secret}`, `{framing}`, `{auth}`. */
+/** How to start the server under test. `args` and `env` values may hold `{socket}`, `{secret}`, `{framing}`, `{auth}`, `{dir}`. */
 export const SpawnSchema = z.strictObject({
   command: z.string().min(1),
   args: z.array(z.string()).optional(),
@@ -83,6 +85,11 @@ function structuralProblems(value: Record<string, unknown>): string[] {
   if (value.modes !== undefined && (value.framing !== undefined || value.auth !== undefined)) {
     problems.push('both "modes" and a top-level "framing"/"auth" are given (list every combination in "modes", or drop "modes")');
   }
+  const ledger = (value.capabilities as { ledger?: unknown } | undefined)?.ledger;
+  const ledgerFile = typeof ledger === 'object' && ledger !== null ? (ledger as { file?: unknown }).file : undefined;
+  if (!hasSpawn && typeof ledgerFile === 'string' && ledgerFile.includes('{dir}')) {
+    problems.push('capabilities.ledger.file uses {dir}, the temp dir of a target the suite spawns, but this target is attached (give an absolute path, or start it with "spawn")');
+  }
   return problems;
 }
 
@@ -115,6 +122,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   capabilities: Object.keys(CapabilitiesSchema.shape),
   'capabilities.risk': ['maxLeverage', 'maxNotional', 'maxOpenOrders'],
   'capabilities.rateLimit': ['burst', 'refillPerSec'],
+  'capabilities.ledger': ['file'],
   'modes[]': Object.keys(ModeSchema.shape),
   dialect: Object.keys(JsonDialectSchema.shape),
   'dialect.typeNames': SIGNAL_TYPES,
@@ -172,6 +180,11 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   }
   return cur;
 }
+
+/** How to write a value of a union-typed key, for messages. */
+const UNION_EXAMPLES: Record<string, string> = {
+  'capabilities.ledger': 'true, or { "file": "{dir}/ledger.log" }',
+};
 
 const EXPECTED_TEXT: Record<string, string> = {
   int: 'an integer',
@@ -233,6 +246,18 @@ export function formatTargetIssue(issue: z.core.$ZodIssue, file: string, input: 
       const guess = typeof actual === 'string' ? didYouMean(actual, options) : undefined;
       const fix = guess !== undefined ? `did you mean "${guess}"?` : `use one of ${options.map((o) => `"${o}"`).join(', ')}`;
       return [`${where}: ${describeValue(actual)} is not allowed (${fix})`];
+    }
+    case 'invalid_union': {
+      // The branch of the value's own type explains the problem best (e.g. a typo inside the object form).
+      const branch = issue.errors.find((issues) => !issues.some((i) => i.path.length === 0 && i.code === 'invalid_type'));
+      if (branch !== undefined && branch.length > 0) {
+        return branch.flatMap((i) => formatTargetIssue({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue, file, input));
+      }
+      const expected = [
+        ...new Set(issue.errors.flatMap((issues) => issues.filter((i) => i.code === 'invalid_type').map((i) => EXPECTED_TEXT[i.expected] ?? i.expected))),
+      ];
+      const example = UNION_EXAMPLES[schemaPathKey(issue.path)];
+      return [`${where}: expected ${expected.join(' or ')}, got ${describeValue(valueAt(input, issue.path))}${example === undefined ? '' : ` (write ${example})`}`];
     }
     case 'custom':
       return [`${where}: ${issue.message}`];

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   AUTH_MODES,
@@ -23,7 +23,7 @@ import { packageRootAbove, shmSupport } from '../ring/native.js';
  * {@link ResolvedTarget} (data only; nothing is started here, see launcher.ts).
  */
 
-/** How to spawn a target; `args` still hold the placeholders `{socket}` `{secret}` `{framing}` `{auth}`. */
+/** How to spawn a target; `args` and `env` values still hold the placeholders `{socket}` `{secret}` `{framing}` `{auth}` `{dir}`. */
 export interface SpawnPlan {
   readonly command: string;
   readonly args: readonly string[];
@@ -86,15 +86,22 @@ export const REFERENCE_CAPABILITIES: Capabilities = Object.freeze({
   shutdownDeadlineMs: 2_000,
   timestampWindowMs: 30_000,
   fastSession: REFERENCE_HAS_SHM,
+  ledger: true,
 });
 
 /** Which flags the built-in reference is started with: the conformance suite's small limits, or load-friendly ones. */
 export type ReferenceProfile = 'conformance' | 'bench';
 
+/**
+ * The reference's message ledger (docs/SPEC.md §11) lives in the target's temp dir,
+ * which survives restarts (so deduplication survives a kill -9) and is removed with it.
+ */
+const REFERENCE_LEDGER_FLAGS = ['--ledger', '{dir}/ledger.log'] as const;
+
 /** Flags of the reference for conformance runs (small limits the cases provoke). */
 export const REFERENCE_CONFORMANCE_FLAGS: readonly string[] = Object.freeze([
   '--ttl-ms', '1000', '--max-open-orders', '20', '--rate-burst', '500', '--rate-per-sec', '1000',
-  '--idle-timeout-ms', '3000', '--shutdown-deadline-ms', '2000',
+  '--idle-timeout-ms', '3000', '--shutdown-deadline-ms', '2000', ...REFERENCE_LEDGER_FLAGS,
 ]);
 
 /**
@@ -105,7 +112,7 @@ export const REFERENCE_CONFORMANCE_FLAGS: readonly string[] = Object.freeze([
  */
 export const REFERENCE_BENCH_FLAGS: readonly string[] = Object.freeze([
   '--ttl-ms', '20', '--max-open-orders', '10000000', '--max-connections', '1000',
-  '--idle-timeout-ms', '0', '--max-frame-bytes', '2097152', '--shutdown-deadline-ms', '2000',
+  '--idle-timeout-ms', '0', '--max-frame-bytes', '2097152', '--shutdown-deadline-ms', '2000', ...REFERENCE_LEDGER_FLAGS,
 ]);
 
 /** Capabilities matching {@link REFERENCE_BENCH_FLAGS}. */
@@ -120,6 +127,7 @@ export const REFERENCE_BENCH_CAPABILITIES: Capabilities = Object.freeze({
   shutdownDeadlineMs: 2_000,
   timestampWindowMs: 30_000,
   fastSession: REFERENCE_HAS_SHM,
+  ledger: true,
 });
 
 /** A fresh random secret: 32 bytes as 64 hex digits. */
@@ -288,9 +296,19 @@ export function targetFromFile(loaded: LoadedTargetFile, opts: TargetOptions = {
     socketPath: desc.socket === undefined ? undefined : resolve(loaded.baseDir, desc.socket),
     pid: spawned ? undefined : opts.pid,
     modes,
-    capabilities: desc.capabilities,
+    capabilities: resolveLedgerFile(desc.capabilities, loaded.baseDir),
     dialect: loaded.dialect,
   };
+}
+
+/**
+ * A relative `ledger.file` (§11.4) resolves against the target file's directory, like
+ * `socket`; a path starting with `{dir}` is left for the launcher's temp dir.
+ */
+function resolveLedgerFile(capabilities: Capabilities, baseDir: string): Capabilities {
+  const ledger = capabilities.ledger;
+  if (typeof ledger !== 'object' || ledger.file.startsWith('{dir}') || isAbsolute(ledger.file)) return capabilities;
+  return { ...capabilities, ledger: { file: resolve(baseDir, ledger.file) } };
 }
 
 /**

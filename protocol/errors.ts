@@ -35,6 +35,13 @@ export const ERROR_CODES = {
   FP_RING_CLOSED: 'ring is closed',
   FP_FAST_ERROR: 'the peer answered a fast-session request with an error (FastMessage error code in details.code)',
   FP_SESSION_REFUSED: 'fast-session HELLO refused or not answered with READY (§10.1)',
+  FP_QUEUE_OPEN: 'the queue database cannot be opened (bad path, not a database, or no permission)',
+  FP_QUEUE_READ_ONLY: 'the queue database is read-only',
+  FP_QUEUE_LOCKED: 'the queue database stayed locked by another connection past the busy timeout',
+  FP_QUEUE_INVALID: 'invalid message or argument for the queue',
+  FP_QUEUE_CLOSED: 'the queue is closed',
+  FP_QUEUE_FAILED: 'a queue operation failed inside SQLite',
+  FP_LEDGER_INVALID: 'the ledger file cannot be used (bad path, unreadable, or not a ledger)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,7 +7,7 @@ export const REASON_CODES = {
   INVALID_SIGNATURE: { closes: false, when: 'signature not 64 hex digits, or HMAC mismatch' },
   STALE_TIMESTAMP: { closes: false, when: 'hmac-v2 ts outside the timestamp window' },
   REPLAY_DETECTED: { closes: false, when: 'hmac-v2 nonce already used within the window' },
-  RATE_LIMITED: { closes: false, when: 'per-connection token bucket empty' },
+  RATE_LIMITED: { closes: false, when: 'per-connection token bucket empty, hmac-v2 nonce cache full, or message ledger full' },
   INVALID_SIGNAL: { closes: false, when: 'signal fails the schema, unknown type' },
   UNKNOWN_SIGNAL: { closes: false, when: 'CONFIRM/ABORT for an unknown signal_id' },
   DUPLICATE_SIGNAL: { closes: false, when: 'PREPARE for a signal_id already used' },

@@ -39,21 +39,73 @@ export const AbortSignalSchema = z.object({
 
 export const StatusSignalSchema = z.object({ type: z.literal('STATUS') });
 
+/** Longest `message_id` (§11.1.1), in UTF-16 code units like `signal_id`. */
+export const MAX_MESSAGE_ID_CHARS = 128;
+/** Largest LEDGER `limit` (§11.1.2) and its default. */
+export const MAX_LEDGER_LIMIT = 10_000;
+export const DEFAULT_LEDGER_LIMIT = 1_000;
+
+/** A control character (U+0000–U+001F, U+007F) or a lone surrogate (not encodable as UTF-8). */
+const NOT_IN_MESSAGE_ID = /[\u0000-\u001f\u007f]|[\ud800-\udfff]/u;
+
+/**
+ * True for a valid `message_id` of docs/SPEC.md §11.1.1: a string of 1–128 characters
+ * (UTF-16 code units) without control characters (U+0000–U+001F, U+007F) and without
+ * lone surrogates, so that it is one line of a UTF-8 ledger file and reads back equal.
+ */
+export function isMessageId(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= MAX_MESSAGE_ID_CHARS && !NOT_IN_MESSAGE_ID.test(value);
+}
+
+const messageId = z
+  .string()
+  .min(1, 'message_id must not be empty')
+  .max(MAX_MESSAGE_ID_CHARS, `message_id is longer than ${MAX_MESSAGE_ID_CHARS} characters`)
+  .refine((id) => !/[\u0000-\u001f\u007f]/.test(id), 'message_id must not contain control characters (U+0000–U+001F, U+007F)')
+  .refine((id) => !/[\ud800-\udfff]/u.test(id), 'message_id must not contain a lone surrogate (it must be encodable as UTF-8)');
+
+/** §11.1.1: a message to apply at most once, keyed by `message_id`. */
+export const MessageSignalSchema = z.object({
+  type: z.literal('MESSAGE'),
+  message_id: messageId,
+  topic: z.string().min(1).max(256).optional(),
+  /** Any JSON / MessagePack value; the ledger does not look at it. */
+  payload: z.unknown().optional(),
+  timestamp: z.number().optional(),
+  delay_ms: delayMs.optional(),
+});
+
+/** §11.1.2: a page of the ledger. */
+export const LedgerSignalSchema = z.object({
+  type: z.literal('LEDGER'),
+  from: z.number().int('from must be a whole number').min(0, 'from must be 0 or more').optional(),
+  limit: z
+    .number()
+    .int('limit must be a whole number')
+    .min(1, 'limit must be at least 1')
+    .max(MAX_LEDGER_LIMIT, `limit must be at most ${MAX_LEDGER_LIMIT}`)
+    .optional(),
+});
+
 export const SignalSchema = z.discriminatedUnion('type', [
   PrepareSignalSchema,
   ConfirmSignalSchema,
   AbortSignalSchema,
   StatusSignalSchema,
+  MessageSignalSchema,
+  LedgerSignalSchema,
 ]);
 
 export type PrepareSignal = z.infer<typeof PrepareSignalSchema>;
 export type ConfirmSignal = z.infer<typeof ConfirmSignalSchema>;
 export type AbortSignal = z.infer<typeof AbortSignalSchema>;
 export type StatusSignal = z.infer<typeof StatusSignalSchema>;
+export type MessageSignal = z.infer<typeof MessageSignalSchema>;
+export type LedgerSignal = z.infer<typeof LedgerSignalSchema>;
 export type Signal = z.infer<typeof SignalSchema>;
 export type SignalType = Signal['type'];
 
-export const SIGNAL_TYPES = ['PREPARE', 'CONFIRM', 'ABORT', 'STATUS'] as const satisfies readonly SignalType[];
+export const SIGNAL_TYPES = ['PREPARE', 'CONFIRM', 'ABORT', 'STATUS', 'MESSAGE', 'LEDGER'] as const satisfies readonly SignalType[];
 
 /** Validates a decoded signal; on failure `error` names the field and what is wrong. */
 export function parseSignal(value: unknown): { ok: true; signal: Signal } | { ok: false; error: string } {
@@ -101,6 +153,10 @@ export const StatusMetricsSchema = z.looseObject({
   maxLatencyMs: z.number(),
   ordersExecuted: z.number(),
   openOrders: z.number(),
+  /** MESSAGEs applied (first applications, §11.2.3), for servers with a ledger. */
+  messagesApplied: z.number().optional(),
+  /** MESSAGEs answered as duplicates (§11.2.4), for servers with a ledger. */
+  messagesDeduplicated: z.number().optional(),
 });
 
 export const StatusReplySchema = z.looseObject({
@@ -114,6 +170,30 @@ export const StatusReplySchema = z.looseObject({
   }),
 });
 export type StatusReply = z.infer<typeof StatusReplySchema>;
+
+/** §11.2.3 / §11.2.4: the reply to a MESSAGE, first application or duplicate. */
+export const MessageAppliedReplySchema = z.looseObject({
+  accepted: z.literal(true),
+  id: envelopeId.optional(),
+  message_id: z.string(),
+  state: z.literal('APPLIED'),
+  seq: z.number().int().min(0),
+  duplicate: z.literal(true).optional(),
+});
+export type MessageAppliedReply = z.infer<typeof MessageAppliedReplySchema>;
+
+/** §11.3: the reply to a LEDGER request. */
+export const LedgerReplySchema = z.looseObject({
+  accepted: z.literal(true),
+  id: envelopeId.optional(),
+  ledger: z.looseObject({
+    from: z.number().int().min(0),
+    entries: z.array(z.string()),
+    next: z.number().int().min(0).nullable(),
+    total: z.number().int().min(0),
+  }),
+});
+export type LedgerReply = z.infer<typeof LedgerReplySchema>;
 
 /** Builds a rejection reply (§5.4). */
 export function rejectedReply(reason: ReasonCode, error?: string, id?: string | number): Record<string, unknown> {

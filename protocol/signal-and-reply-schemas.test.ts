@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { closesConnection, isReasonCode, REASON_CODE_LIST, REASON_CODES } from './reason-codes.js';
-import { parseSignal, rejectedReply, ReplySchema, SIGNAL_TYPES, StatusReplySchema } from './schemas.js';
+import { isMessageId, LedgerReplySchema, MessageAppliedReplySchema, parseSignal, rejectedReply, ReplySchema, SIGNAL_TYPES, StatusReplySchema } from './schemas.js';
 
 const PREPARE = { type: 'PREPARE', signal_id: 'sig-1', symbol: 'BTCUSDT', side: 'Buy', qty: 0.1 };
 
@@ -73,6 +73,59 @@ describe('CONFIRM, ABORT, STATUS', () => {
   });
 });
 
+describe('MESSAGE and LEDGER (§11.1)', () => {
+  it.each([
+    [{ type: 'MESSAGE', message_id: 'm-1' }],
+    [{ type: 'MESSAGE', message_id: 'x'.repeat(128), topic: 't'.repeat(256), payload: { a: [1, 'b', null] }, timestamp: 1_700_000_000_000, delay_ms: 10_000 }],
+    [{ type: 'MESSAGE', message_id: 'opérateur — ✋ 🚀', payload: 'text' }],
+    [{ type: 'MESSAGE', message_id: 'with space and \u0080' }],
+    [{ type: 'LEDGER' }],
+    [{ type: 'LEDGER', from: 0, limit: 1 }],
+    [{ type: 'LEDGER', from: 1_000_000, limit: 10_000 }],
+  ])('accepts %j', (signal) => {
+    expect(parseSignal(signal)).toEqual({ ok: true, signal });
+  });
+
+  it.each([
+    [{ type: 'MESSAGE' }, /^message_id: /],
+    [{ type: 'MESSAGE', message_id: '' }, /message_id must not be empty/],
+    [{ type: 'MESSAGE', message_id: 'x'.repeat(129) }, /longer than 128/],
+    [{ type: 'MESSAGE', message_id: 7 }, /^message_id: /],
+    [{ type: 'MESSAGE', message_id: 'a\nb' }, /control characters/],
+    [{ type: 'MESSAGE', message_id: 'tab\t' }, /control characters/],
+    [{ type: 'MESSAGE', message_id: 'del\u007f' }, /control characters/],
+    [{ type: 'MESSAGE', message_id: 'nul\u0000' }, /control characters/],
+    [{ type: 'MESSAGE', message_id: 'lone\ud800' }, /lone surrogate/],
+    [{ type: 'MESSAGE', message_id: 'm', topic: '' }, /^topic: /],
+    [{ type: 'MESSAGE', message_id: 'm', topic: 't'.repeat(257) }, /^topic: /],
+    [{ type: 'MESSAGE', message_id: 'm', delay_ms: 10_001 }, /^delay_ms: /],
+    [{ type: 'LEDGER', from: -1 }, /^from: from must be 0 or more/],
+    [{ type: 'LEDGER', from: 1.5 }, /^from: from must be a whole number/],
+    [{ type: 'LEDGER', limit: 0 }, /^limit: limit must be at least 1/],
+    [{ type: 'LEDGER', limit: 10_001 }, /^limit: limit must be at most 10000/],
+    [{ type: 'LEDGER', limit: '10' }, /^limit: /],
+  ])('rejects %j', (signal, message) => {
+    expect(invalid(signal)).toMatch(message);
+  });
+
+  it('isMessageId agrees with the schema', () => {
+    for (const id of ['a', 'x'.repeat(128), 'x'.repeat(129), '', 'a\nb', '\u007f', 'pair\ud83d\ude80', 'lone\udc00', 5, undefined]) {
+      expect(isMessageId(id), JSON.stringify(id)).toBe(parseSignal({ type: 'MESSAGE', message_id: id }).ok);
+    }
+  });
+
+  it('validates MESSAGE and LEDGER replies (§11.2, §11.3)', () => {
+    expect(MessageAppliedReplySchema.safeParse({ accepted: true, message_id: 'm', state: 'APPLIED', seq: 0, ipc_latency_ms: 0.1 }).success).toBe(true);
+    expect(MessageAppliedReplySchema.safeParse({ accepted: true, id: 3, message_id: 'm', state: 'APPLIED', seq: 4, duplicate: true }).success).toBe(true);
+    expect(MessageAppliedReplySchema.safeParse({ accepted: true, message_id: 'm', state: 'APPLIED', seq: -1 }).success).toBe(false);
+    expect(MessageAppliedReplySchema.safeParse({ accepted: true, message_id: 'm', state: 'PREPARED', seq: 0 }).success).toBe(false);
+    expect(LedgerReplySchema.safeParse({ accepted: true, ledger: { from: 0, entries: ['a', 'b'], next: null, total: 2 } }).success).toBe(true);
+    expect(LedgerReplySchema.safeParse({ accepted: true, ledger: { from: 0, entries: ['a'], next: 1, total: 2 } }).success).toBe(true);
+    expect(LedgerReplySchema.safeParse({ accepted: true, ledger: { from: 0, entries: [1], next: null, total: 1 } }).success).toBe(false);
+    expect(LedgerReplySchema.safeParse({ accepted: true, ledger: { from: 0, entries: [], total: 0 } }).success).toBe(false);
+  });
+});
+
 describe('any signal', () => {
   it.each([
     ['an unknown type', { type: 'CANCEL', signal_id: 'a' }],
@@ -94,7 +147,7 @@ describe('any signal', () => {
   });
 
   it('lists every type', () => {
-    expect(SIGNAL_TYPES).toEqual(['PREPARE', 'CONFIRM', 'ABORT', 'STATUS']);
+    expect(SIGNAL_TYPES).toEqual(['PREPARE', 'CONFIRM', 'ABORT', 'STATUS', 'MESSAGE', 'LEDGER']);
   });
 
   it('names at most three problems, with their paths', () => {

@@ -202,6 +202,23 @@ export class FastPathClient {
     });
   }
 
+  /**
+   * Drops the current connection at once (without closing the client): requests in
+   * flight are rejected with FP_CLOSED and the next {@link send} connects again. For a
+   * caller that gave up on a reply (a timeout) and cannot tell which later replies
+   * still belong to which request.
+   */
+  resetConnection(reason: string): void {
+    const socket = this.socket;
+    if (socket === undefined) return;
+    this.closeReason = reason;
+    this.socket = undefined;
+    this.decoder = undefined;
+    if (this.state === 'connected') this.state = 'idle';
+    this.failInFlight(`connection to ${this.socketPath} dropped by the client (${reason})`);
+    socket.destroy();
+  }
+
   // ── connection management ─────────────────────────────────────────────────
 
   private track(attempt: Promise<void>): Promise<void> {

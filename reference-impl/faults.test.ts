@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -31,8 +31,8 @@ const modeOf = (server: FastPathServer): WireMode => ({ framing: server.config.f
 const prepare = (signal_id: string, extra: Record<string, unknown> = {}) => ({ type: 'PREPARE', signal_id, symbol: 'BTCUSDT', side: 'Buy', qty: 1, ...extra });
 
 describe('test-only faults (each one observable violation)', () => {
-  it('lists ten faults', () => {
-    expect(FAULT_NAMES).toHaveLength(10);
+  it('lists twelve faults', () => {
+    expect(FAULT_NAMES).toHaveLength(12);
   });
 
   it('signature-prefix accepts characters after the 64 hex digits (breaks §4.5)', async () => {
@@ -153,5 +153,48 @@ describe('test-only faults (each one observable violation)', () => {
     const server = await startFaulty('world-writable-socket');
     onTestFinished(() => server.stop(0));
     expect(statSync(server.socketPath).mode & 0o777).toBe(0o666);
+  });
+
+  it('volatile-ledger ignores the ledger file, so a restarted server applies a message again (breaks §11.2.6)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fp-fault-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const ledgerFile = join(dir, 'ledger.log');
+    const path = socketPath();
+    const ask = async (server: FastPathServer): Promise<Record<string, unknown>> => {
+      const peer = await RawPeer.connect(server.socketPath, server.config.framing);
+      try {
+        peer.write(encodeRequest(modeOf(server), { type: 'MESSAGE', message_id: 'once' }));
+        return await peer.reply();
+      } finally {
+        peer.destroy();
+      }
+    };
+    const first = await startFaulty('volatile-ledger', { socketPath: path, ledgerFile });
+    expect(await ask(first)).toMatchObject({ accepted: true, seq: 0 });
+    expect(await ask(first)).toMatchObject({ accepted: true, seq: 0, duplicate: true });
+    await first.stop(1_000);
+    expect(existsSync(ledgerFile)).toBe(false);
+    const second = await startFaulty('volatile-ledger', { socketPath: path, ledgerFile });
+    onTestFinished(() => second.stop(0));
+    const again = await ask(second);
+    expect(again).toMatchObject({ accepted: true, seq: 0 });
+    expect(again).not.toHaveProperty('duplicate');
+  });
+
+  it('applies-duplicates appends a redelivered message to the ledger again and answers it as new (breaks §11.2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fp-fault-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const ledgerFile = join(dir, 'ledger.log');
+    const server = await startFaulty('applies-duplicates', { ledgerFile });
+    onTestFinished(() => server.stop(0));
+    const peer = await RawPeer.connect(server.socketPath, server.config.framing);
+    onTestFinished(() => peer.destroy());
+    peer.write(encodeRequest(modeOf(server), { type: 'MESSAGE', message_id: 'twice' }));
+    expect(await peer.reply()).toMatchObject({ accepted: true, seq: 0 });
+    peer.write(encodeRequest(modeOf(server), { type: 'MESSAGE', message_id: 'twice' }));
+    const again = await peer.reply();
+    expect(again).toMatchObject({ accepted: true, seq: 1 });
+    expect(again).not.toHaveProperty('duplicate');
+    expect(readFileSync(ledgerFile, 'utf8')).toBe('twice\ntwice\n');
   });
 });

@@ -26,6 +26,10 @@ export const FAULTS = {
   'confirm-twice': 'executes a retried CONFIRM again',
   /** Socket file mode 0666 instead of 0600 (breaks §2.2). */
   'world-writable-socket': 'creates its socket file with mode 0666',
+  /** Keeps the message ledger in memory only, ignoring the ledger file: dedup does not survive a restart (breaks §11.2.6). */
+  'volatile-ledger': 'keeps the message ledger in memory only, so a restart forgets applied messages',
+  /** Applies a MESSAGE whose message_id is already in the ledger again, answering it as new (breaks §11.2). */
+  'applies-duplicates': 'applies a redelivered MESSAGE again instead of answering duplicate',
 } as const;
 
 /** One deliberate violation (test-only). */

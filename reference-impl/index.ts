@@ -1,68 +1,9 @@
 /**
- * fastpath reference implementation: the server and clients of docs/SPEC.md and
- * the pieces they are built from. Depends on `protocol/` and `ring/` (fast sessions).
+ * fastpath reference implementation: the server, the clients and the durable queue of
+ * docs/SPEC.md. Depends on `protocol/` and `ring/` (fast sessions). The package's
+ * subpath exports are narrower views: `fastpath-harness/server` (entry-server.ts),
+ * `/client` (entry-client.ts) and `/queue` (entry-queue.ts).
  */
-export {
-  FastPathServer,
-  ServerConfigSchema,
-  resolveServerConfig,
-  MAX_SOCKET_PATH_BYTES,
-  DEFAULT_WRITE_HIGH_WATER_BYTES,
-  DEFAULT_REPLAY_CACHE_MAX_ENTRIES,
-  DEFAULT_HTTP_HOST,
-  STALE_PROBE_TIMEOUT_MS,
-  CLOSE_LINGER_MS,
-  STARTUP_GC_MIN_AGE_MS,
-  MAX_FAST_MESSAGE_BYTES_LIMIT,
-  type ServerConfig,
-  type ResolvedServerConfig,
-  type ServerStatus,
-} from './server.js';
-export { HTTP_SIGNAL_PATH, type HttpAddress } from './http-endpoint.js';
-export {
-  DEFAULT_MAX_FAST_MESSAGE_BYTES,
-  DEFAULT_SHM_WAIT,
-  SESSION_CLOSE_LINGER_MS,
-  ServerFastSession,
-  acceptHello,
-  type FastSessionConfig,
-  type FastSessionHost,
-  type HelloOutcome,
-  type SessionPlan,
-} from './fast-session.js';
-export {
-  FastClient,
-  FastClientOptionsSchema,
-  FAST_TRANSPORT_ENV,
-  DEFAULT_CLIENT_WAIT,
-  type FastClientOptions,
-  type FastRequestOptions,
-} from './fast-client.js';
-export {
-  FastPathClient,
-  ClientOptionsSchema,
-  connectError,
-  type ClientOptions,
-  type ReconnectPolicy,
-  type SignalInput,
-  type PrepareFields,
-} from './client.js';
-export {
-  SignalBook,
-  DEFAULT_MAX_RETAINED_SIGNALS,
-  DEFAULT_FILL_PRICE,
-  RETENTION_TTLS,
-  type SignalState,
-  type RiskLimits,
-  type SignalBookOptions,
-  type SignalOutcome,
-  type SignalAccepted,
-  type SignalRejected,
-  type PrepareRequest,
-} from './signal-book.js';
-export { TokenBucket, type TokenBucketConfig } from './token-bucket.js';
-export { NonceCache, type NonceCacheOptions, type NonceCheck } from './nonce-cache.js';
-export { Metrics, roundUs, type MetricsSnapshot } from './metrics.js';
-export { FAULTS, FAULT_NAMES, isFault, type Fault } from './faults.js';
-export { FramingOptionSchema, isFramingSpec, type FramingOption } from './framing-option.js';
-export { monotonicMs, wallClockMs, type ClockMs } from './clock.js';
+export * from './entry-server.js';
+export * from './entry-client.js';
+export * from './entry-queue.js';

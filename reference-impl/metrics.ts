@@ -1,6 +1,7 @@
 /**
  * Server metrics: the counters of seed 000 plus `ordersExecuted` and `openOrders`
- * (docs/SPEC.md §6.8).
+ * (docs/SPEC.md §6.8), and the ledger counters `messagesApplied` and
+ * `messagesDeduplicated` (§11.5).
  *
  * Every reply to a request frame counts once in `messagesReceived` and once in
  * exactly one of `messagesProcessed` (accepted), `invalidSignatures`
@@ -24,6 +25,10 @@ export interface MetricsSnapshot {
   readonly ordersExecuted: number;
   /** Signals currently PREPARED (a gauge, not reset by {@link Metrics.reset}). */
   readonly openOrders: number;
+  /** MESSAGEs applied: appended to the ledger (§11.2.3). */
+  readonly messagesApplied: number;
+  /** MESSAGEs answered as duplicates of a ledger entry (§11.2.4). */
+  readonly messagesDeduplicated: number;
 }
 
 /** Mutable counters; all methods are O(1) and allocation-free. */
@@ -33,6 +38,8 @@ export class Metrics {
   messagesFailed = 0;
   invalidSignatures = 0;
   ordersExecuted = 0;
+  messagesApplied = 0;
+  messagesDeduplicated = 0;
   private latencySumMs = 0;
   private latencyMinMs = Infinity;
   private latencyMaxMs = 0;
@@ -58,6 +65,16 @@ export class Metrics {
     this.ordersExecuted++;
   }
 
+  /** A MESSAGE appended to the ledger. */
+  recordApplied(): void {
+    this.messagesApplied++;
+  }
+
+  /** A MESSAGE answered as a duplicate. */
+  recordDeduplicated(): void {
+    this.messagesDeduplicated++;
+  }
+
   /** Zeroes every counter (seed 000's `resetMetrics()`). */
   reset(): void {
     this.messagesReceived = 0;
@@ -65,6 +82,8 @@ export class Metrics {
     this.messagesFailed = 0;
     this.invalidSignatures = 0;
     this.ordersExecuted = 0;
+    this.messagesApplied = 0;
+    this.messagesDeduplicated = 0;
     this.latencySumMs = 0;
     this.latencyMinMs = Infinity;
     this.latencyMaxMs = 0;
@@ -83,6 +102,8 @@ export class Metrics {
       maxLatencyMs: roundUs(this.latencyMaxMs),
       ordersExecuted: this.ordersExecuted,
       openOrders,
+      messagesApplied: this.messagesApplied,
+      messagesDeduplicated: this.messagesDeduplicated,
     };
   }
 }

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { z } from 'zod';
 import {
   AUTH_MODES,
+  DEFAULT_LEDGER_LIMIT,
   type AuthMode,
   type DecodeEvent,
   type EnvelopeId,
@@ -32,6 +33,7 @@ import {
 import { FAULT_NAMES, type Fault } from './faults.js';
 import { FramingOptionSchema, describeIssues } from './framing-option.js';
 import { HttpEndpoint, type HttpAddress } from './http-endpoint.js';
+import { DEFAULT_MAX_LEDGER_ENTRIES, MessageLedger } from './message-ledger.js';
 import { Metrics, type MetricsSnapshot, roundUs } from './metrics.js';
 import { NonceCache } from './nonce-cache.js';
 import { DEFAULT_MAX_RETAINED_SIGNALS, SignalBook } from './signal-book.js';
@@ -39,8 +41,9 @@ import { validateSignal } from './signal-validator.js';
 import { TokenBucket } from './token-bucket.js';
 
 /**
- * The fastpath reference server (docs/SPEC.md §2–§7): a Unix-socket
- * request/reply server for one framing and one auth mode.
+ * The fastpath reference server (docs/SPEC.md §2–§7, §10, §11): a Unix-socket
+ * request/reply server for one framing and one auth mode. MESSAGEs (§11) are
+ * applied through a {@link MessageLedger}, file-backed with `ledgerFile`.
  *
  * Per connection, replies go through an ordered queue only while a delayed
  * request (`delay_ms`) is pending; otherwise each reply is appended to the batch
@@ -111,6 +114,16 @@ export const ServerConfigSchema = z
     maxRetainedSignals: intMin(1).default(DEFAULT_MAX_RETAINED_SIGNALS),
     /** Bound on hmac-v2 nonces remembered (see {@link NonceCache}). */
     replayCacheMaxEntries: intMin(1).default(DEFAULT_REPLAY_CACHE_MAX_ENTRIES),
+    /**
+     * The message ledger file (docs/SPEC.md §11): entries survive restarts and a kill -9,
+     * so MESSAGE deduplication holds across them. Undefined: the ledger is kept in memory
+     * only and deduplication does not survive a restart.
+     */
+    ledgerFile: z.string().min(1, 'ledgerFile must not be empty').optional(),
+    /** fdatasync the ledger file after every append (durable against power loss too; one disk flush per MESSAGE). */
+    ledgerFsync: z.boolean().default(false),
+    /** Bound on ledger entries; at the bound new MESSAGEs are refused with RATE_LIMITED (§11.2.8). */
+    maxLedgerEntries: intMin(1).default(DEFAULT_MAX_LEDGER_ENTRIES),
     /** Test-only deliberate violations (see faults.ts). Never set in a real deployment. */
     faults: z.array(z.enum(FAULT_NAMES as [Fault, ...Fault[]])).default([]),
     /**
@@ -201,6 +214,8 @@ interface FaultFlags {
   readonly unframedCloseReply: boolean;
   readonly confirmTwice: boolean;
   readonly worldWritableSocket: boolean;
+  readonly volatileLedger: boolean;
+  readonly appliesDuplicates: boolean;
 }
 
 /**
@@ -233,6 +248,8 @@ export class FastPathServer {
   private readonly host: ConnectionHost;
   private server: net.Server | undefined;
   private http: HttpEndpoint | undefined;
+  /** The message ledger (§11), opened by start(); closed once stopped. */
+  private ledger: MessageLedger | undefined;
   private state: ServerState = 'new';
   private socketStats: Stats | undefined;
   private startPromise: Promise<void> | undefined;
@@ -256,6 +273,8 @@ export class FastPathServer {
       unframedCloseReply: has('unframed-close-reply'),
       confirmTwice: has('confirm-twice'),
       worldWritableSocket: has('world-writable-socket'),
+      volatileLedger: has('volatile-ledger'),
+      appliesDuplicates: has('applies-duplicates'),
     };
     // Fault no-max-frame: the decoder gets an unreachable limit.
     this.decodeFraming = this.faults.noMaxFrame ? { ...c.framing, maxFrameBytes: Number.MAX_SAFE_INTEGER } : c.framing;
@@ -311,9 +330,10 @@ export class FastPathServer {
    * that refuses connections is removed (§2.3).
    * With `httpPort`, the HTTP listener is started next; when it cannot listen,
    * the socket is closed again and start() rejects.
+   * The ledger (`ledgerFile`, §11) is opened after the socket path checks and before binding.
    * @throws FastPathError FP_SOCKET_IN_USE when a server answers on the path (§2.4),
    *   FP_SOCKET_NOT_SOCKET when the path is not a socket, FP_CONFIG_INVALID when it cannot bind
-   *   (the socket path or the HTTP port).
+   *   (the socket path or the HTTP port), FP_LEDGER_INVALID when the ledger file cannot be used.
    */
   start(): Promise<void> {
     if (this.state !== 'new') {
@@ -329,6 +349,7 @@ export class FastPathServer {
     const path = this.config.socketPath;
     try {
       await removeStaleSocket(path);
+      this.openLedger();
       if (this.config.fastSessions) this.collectGarbageSegments();
       const server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
       this.server = server;
@@ -363,8 +384,21 @@ export class FastPathServer {
       this.removeOwnSocketFile(); // start() failed after binding (the HTTP port): leave no socket file
       this.http?.destroy();
       this.http = undefined;
+      this.closeLedger();
       throw err;
     }
+  }
+
+  /** Opens the message ledger (§11): the file of `ledgerFile`, or memory only. */
+  private openLedger(): void {
+    const c = this.config;
+    // Fault volatile-ledger: the ledger file is ignored; entries live only as long as the process.
+    const file = this.faults.volatileLedger ? undefined : c.ledgerFile;
+    this.ledger = MessageLedger.open({ file, maxEntries: c.maxLedgerEntries, fsync: c.ledgerFsync, log: this.log, allowRepeats: this.faults.appliesDuplicates });
+  }
+
+  private closeLedger(): void {
+    this.ledger?.close();
   }
 
   /** §10.6.2: removes the segments of dead fast-session clients, saying how many. */
@@ -428,6 +462,7 @@ export class FastPathServer {
     }
     if (this.state !== 'listening') {
       this.state = 'stopped';
+      this.closeLedger();
       this.stopPromise = Promise.resolve();
       return this.stopPromise;
     }
@@ -441,6 +476,7 @@ export class FastPathServer {
       this.finishStop = () => {
         clearTimeout(deadline);
         this.state = 'stopped';
+        this.closeLedger();
         this.finishStop = undefined;
         resolve();
       };
@@ -617,10 +653,46 @@ export class FastPathServer {
         reply = this.book.abort(signal.signal_id);
         delayMs = signal.delay_ms ?? 0;
         break;
+      case 'MESSAGE':
+        // Applied (durably) when read; delay_ms only delays the reply (§6.9, §11.2.5).
+        reply = this.applyMessage(signal.message_id);
+        delayMs = signal.delay_ms ?? 0;
+        break;
+      case 'LEDGER':
+        reply = { accepted: true, ledger: this.ledger!.page(signal.from ?? 0, signal.limit ?? DEFAULT_LEDGER_LIMIT) };
+        break;
     }
     if (id !== undefined) reply.id = id;
     if (delayMs > 0) conn.replyLater(reply, startedMs, delayMs);
     else conn.reply(reply, startedMs);
+  }
+
+  /**
+   * §11.2: applies a MESSAGE once; the ledger append is on disk (in the kernel, or
+   * synced with `ledgerFsync`) before this returns, so before the reply can be sent.
+   */
+  private applyMessage(messageId: string): ReplyBody {
+    const ledger = this.ledger!;
+    let outcome: ReturnType<MessageLedger['apply']>;
+    try {
+      // Fault applies-duplicates: no deduplication, a redelivered message is applied again.
+      outcome = this.faults.appliesDuplicates ? ledger.applyAgain(messageId) : ledger.apply(messageId);
+    } catch (err) {
+      this.log(`fastpath server: ${err instanceof Error ? err.message : String(err)}`);
+      return rejectedReply('IPC_ERROR', `internal error: the message ledger could not record message ${JSON.stringify(messageId)}, it was not applied; retry later`);
+    }
+    if (outcome === 'full') {
+      return rejectedReply(
+        'RATE_LIMITED',
+        `the message ledger is full (${this.config.maxLedgerEntries} entries): new messages are refused rather than forgetting applied ones; duplicates are still answered`,
+      );
+    }
+    if (outcome.duplicate) {
+      this.metrics.recordDeduplicated();
+      return { accepted: true, message_id: messageId, state: 'APPLIED', seq: outcome.seq, duplicate: true };
+    }
+    this.metrics.recordApplied();
+    return { accepted: true, message_id: messageId, state: 'APPLIED', seq: outcome.seq };
   }
 
   /**

@@ -1,7 +1,7 @@
-import { type Signal, parseSignal } from '../protocol/index.js';
+import { MAX_LEDGER_LIMIT, type Signal, isMessageId, parseSignal } from '../protocol/index.js';
 
 /**
- * A hand-written fast path for the signal schema of docs/SPEC.md §6.1.
+ * A hand-written fast path for the signal schema of docs/SPEC.md §6.1 and §11.1.
  *
  * `protocol/schemas.ts` (zod) stays the spec of record: this predicate must
  * accept exactly what `SignalSchema` accepts (signal-validator.test.ts checks the
@@ -24,6 +24,10 @@ function isOptionalDelay(v: unknown): boolean {
 
 function isSignalId(v: unknown): boolean {
   return typeof v === 'string' && v.length >= 1 && v.length <= 128;
+}
+
+function isOptionalInt(v: unknown, min: number, max: number): boolean {
+  return v === undefined || (typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max);
 }
 
 /** True exactly when `SignalSchema.safeParse(value).success` would be true. */
@@ -62,6 +66,17 @@ export function isValidSignal(value: unknown): value is Signal {
     }
     case 'STATUS':
       return true;
+    case 'MESSAGE': {
+      const topic = s.topic;
+      return (
+        isMessageId(s.message_id) &&
+        (topic === undefined || (typeof topic === 'string' && topic.length >= 1 && topic.length <= 256)) &&
+        isOptionalNumber(s.timestamp) &&
+        isOptionalDelay(s.delay_ms)
+      );
+    }
+    case 'LEDGER':
+      return isOptionalInt(s.from, 0, Number.MAX_SAFE_INTEGER) && isOptionalInt(s.limit, 1, MAX_LEDGER_LIMIT);
     default:
       return false;
   }

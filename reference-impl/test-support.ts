@@ -1,7 +1,9 @@
-import { linkSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, linkSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
 import { FastPathServer, type ServerConfig } from './server.js';
 
@@ -44,4 +46,14 @@ export async function makeStaleSocketFile(path: string): Promise<void> {
   linkSync(path, `${path}.tmp`);
   await new Promise<void>((resolve) => crashed.close(() => resolve()));
   renameSync(`${path}.tmp`, path);
+}
+
+/** The child script imports dist/reference-impl/queue.js: build it when missing or older than the sources. */
+export function ensureQueueDistBuilt(): void {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const compiled = join(root, 'dist', 'reference-impl', 'queue.js');
+  const newest = Math.max(...['queue.ts', 'queue-record.ts'].map((f) => statSync(join(root, 'reference-impl', f)).mtimeMs));
+  if (existsSync(compiled) && statSync(compiled).mtimeMs >= newest) return;
+  spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'ignore' });
+  if (!existsSync(compiled)) throw new Error('dist/reference-impl/queue.js is missing: run npx tsc -p tsconfig.json');
 }

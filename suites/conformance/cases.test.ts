@@ -6,7 +6,8 @@ import type { ConformanceCase } from '../../harness/case.js';
 import { CapabilitiesSchema } from '../../harness/target-file.js';
 import { makeMode } from '../../harness/targets.js';
 import { AUTH_MODES } from '../../protocol/index.js';
-import { authCases, conformanceCases, fastSessionCases, framingCases, lifecycleCases, replyCases, signalCases, transportCases } from './index.js';
+import { authCases, conformanceCases, fastSessionCases, framingCases, lifecycleCases, messageCases, replyCases, signalCases, transportCases } from './index.js';
+import { missingCapability } from '../../harness/runner.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const specText = readFileSync(join(here, '..', '..', 'docs', 'SPEC.md'), 'utf8');
@@ -41,7 +42,7 @@ describe('conformance cases', () => {
   });
 
   it('parses the section numbers of docs/SPEC.md', () => {
-    for (const s of ['2', '2.3', '3.1.1', '3.3.4', '4.4.3', '5.6', '6.3.1', '7.4', '10', '10.1.2', '10.5']) expect(SECTIONS.has(s), s).toBe(true);
+    for (const s of ['2', '2.3', '3.1.1', '3.3.4', '4.4.3', '5.6', '6.3.1', '7.4', '10', '10.1.2', '10.5', '11', '11.1.3', '11.2.6', '11.3.1']) expect(SECTIONS.has(s), s).toBe(true);
   });
 
   it('uses unique, dotted, lowercase ids', () => {
@@ -67,6 +68,7 @@ describe('conformance cases', () => {
       ['6', signalCases],
       ['7', lifecycleCases],
       ['10', fastSessionCases],
+      ['11', messageCases],
     ];
     for (const [top, cases] of files) for (const c of cases) expect(c.section.split('.')[0], c.id).toBe(top);
   });
@@ -110,6 +112,21 @@ describe('conformance cases', () => {
   it('covers the fast-session clauses of §10 that a server can be judged on', () => {
     const covered = new Set(fastSessionCases.map((c) => c.section));
     for (const s of ['10', '10.1.1', '10.1.2', '10.1.4', '10.2.2', '10.2.3', '10.4.1', '10.4.2', '10.4.3', '10.5']) expect(covered.has(s), `§${s}`).toBe(true);
+  });
+
+  it('covers the message and ledger clauses of §11', () => {
+    const covered = new Set(messageCases.map((c) => c.section));
+    for (const s of ['11.1.1', '11.1.3', '11.2.3', '11.2.4', '11.2.5', '11.2.6', '11.3.1']) expect(covered.has(s), `§${s}`).toBe(true);
+  });
+
+  it('makes every §11 case need the ledger capability; LEDGER-request cases are UNIMPLEMENTED for the { file } form', () => {
+    for (const c of messageCases) expect(c.requires ?? [], c.id).toContain('ledger');
+    for (const c of conformanceCases.filter((c) => c.section.split('.')[0] === '11')) expect(messageCases, c.id).toContain(c);
+    const fileForm = { ledger: { file: '{dir}/ledger.log' }, lifecycle: true };
+    const requestCases = messageCases.filter((c) => missingCapability(c, fileForm, true) !== undefined).map((c) => c.id);
+    expect(requestCases.sort()).toEqual(['msg.ledger.from-invalid', 'msg.ledger.limit-out-of-range', 'msg.ledger.paging']);
+    for (const c of messageCases) expect(missingCapability(c, { ledger: true, lifecycle: true }, true), c.id).toBeUndefined();
+    for (const c of messageCases) expect(missingCapability(c, {}, true), c.id).toMatch(/capability "ledger" not declared/);
   });
 
   it('makes every §10 case need the fastSession capability, so targets without it get UNIMPLEMENTED', () => {
