@@ -28,6 +28,7 @@ export {
   messageSignal,
   type FailoverClientOptions,
   type FailoverStats,
+  type FailoverHooks,
   type OutgoingMessage,
   type SendOutcome,
   type DrainEvent,

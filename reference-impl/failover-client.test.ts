@@ -225,6 +225,47 @@ describe('FailoverClient', () => {
     expect(ledger).toEqual(sent);
   });
 
+  it('deletes delivered messages from the queue once their retention has passed', async () => {
+    const dir = tempDir();
+    const client = failover(dir, { queueRetentionMs: 0, cleanupIntervalMs: 20 });
+    onTestFinished(() => client.close());
+    client.start();
+    for (const id of ids('kept', 10)) expect((await client.send({ id })).status).toBe('queued');
+    const server = new FastPathServer(serverConfig(dir));
+    await server.start();
+    onTestFinished(() => server.stop(0));
+    expect(await client.flush(10_000)).toBe(true);
+    const deadline = Date.now() + 5_000;
+    while (client.outbox.stats().done > 0 && Date.now() < deadline) await sleep(10);
+    expect(client.outbox.stats()).toMatchObject({ done: 0, pending: 0 });
+  });
+
+  it('keeps draining after a queue error (a write lock held past the busy timeout), reporting it', async () => {
+    const dir = tempDir();
+    const errors: unknown[] = [];
+    const client = new FailoverClient(
+      { socketPath: join(dir, 's.sock'), framing: 'lp32-json', auth: 'hmac-v2', secret: SECRET, queuePath: join(dir, 'outbox.db'), replyTimeoutMs: 300 },
+      { onError: (err) => errors.push(err) },
+    );
+    onTestFinished(() => client.close());
+    client.start();
+    for (const id of ids('locked', 5)) expect((await client.send({ id })).status).toBe('queued');
+    // Another connection holds the write lock longer than the queue's busy timeout (5 s).
+    const Database = (await import('better-sqlite3')).default;
+    const other = new Database(join(dir, 'outbox.db'));
+    onTestFinished(() => void other.close());
+    other.exec('BEGIN IMMEDIATE');
+    const server = new FastPathServer(serverConfig(dir));
+    await server.start();
+    onTestFinished(() => server.stop(0));
+    const deadline = Date.now() + 15_000;
+    while (errors.length === 0 && Date.now() < deadline) await sleep(20);
+    expect(errors[0]).toMatchObject({ code: 'FP_QUEUE_LOCKED' });
+    other.exec('COMMIT');
+    expect(await client.flush(15_000)).toBe(true);
+    expect(await ledgerOf(server.socketPath)).toEqual(ids('locked', 5));
+  }, 40_000);
+
   it('refuses bad options and bad messages at the boundary, naming the problem', async () => {
     const dir = tempDir();
     expect(() => failover(dir, { auth: 'hmac-v2', secret: '' })).toThrow(/needs a non-empty secret/);

@@ -44,6 +44,10 @@ export const FailoverClientOptionsSchema = z.object({
   /** Reconnect backoff of the drainer: first delay, doubled up to the maximum. */
   reconnectInitialDelayMs: z.number().int().min(1).default(5),
   reconnectMaxDelayMs: z.number().int().min(1).default(100),
+  /** Delivered messages stay in the queue this long (the window in which an id is still known there), then cleanup deletes them. */
+  queueRetentionMs: z.number().int().min(0).default(24 * 3_600_000),
+  /** How often the drainer runs the queue's retention cleanup; 0 never. */
+  cleanupIntervalMs: z.number().int().min(0).default(60_000),
 });
 
 /** Options of {@link FailoverClient}. */
@@ -71,6 +75,14 @@ export type DrainEvent =
   | { readonly type: 'delivered'; readonly id: string; readonly seq: number | undefined; readonly duplicate: boolean; readonly attempts: number }
   /** The server refused it permanently; it is in the queue's dead letters. */
   | { readonly type: 'dead'; readonly id: string; readonly reason: string };
+
+/** Callbacks of {@link FailoverClient}. */
+export interface FailoverHooks {
+  /** Every queued message the drainer delivered or dead-lettered. */
+  readonly onDrain?: ((event: DrainEvent) => void) | undefined;
+  /** An error of the drainer (a queue that cannot be read or written); it retries with backoff. Default: a process warning. */
+  readonly onError?: ((err: unknown) => void) | undefined;
+}
 
 /** Counters since construction. */
 export interface FailoverStats {
@@ -117,6 +129,9 @@ export class FailoverClient {
   private drainLoop: Promise<void> | undefined;
   private flushWaiters: Array<() => void> = [];
   private onDrainEvent: ((event: DrainEvent) => void) | undefined;
+  /** The last batch's outcome when the queue could not record it yet (see settleBatch). */
+  private unsettled: Unsettled | undefined;
+  private readonly onError: (err: unknown) => void;
   private counters = { deliveredDirect: 0, queued: 0, drained: 0, redeliveredDuplicates: 0, deadLettered: 0, rejected: 0, reconnects: 0 };
 
   /**
@@ -124,7 +139,7 @@ export class FailoverClient {
    * are delivered first, before anything sent now.
    * @throws FastPathError FP_CONFIG_INVALID for bad options; the queue's FP_QUEUE_* errors.
    */
-  constructor(options: FailoverClientOptions, hooks: { onDrain?: (event: DrainEvent) => void } = {}) {
+  constructor(options: FailoverClientOptions, hooks: FailoverHooks = {}) {
     const res = FailoverClientOptionsSchema.safeParse(options);
     if (!res.success) throw fpError('FP_CONFIG_INVALID', `invalid failover client options: ${describeIssues(res.error, '(options)')}`);
     const o = res.data;
@@ -134,6 +149,7 @@ export class FailoverClient {
     }
     this.options = o;
     this.onDrainEvent = hooks.onDrain;
+    this.onError = hooks.onError ?? ((err) => process.emitWarning(`failover client drainer: ${describeFailure(err)}; retrying`, 'FailoverClientWarning'));
     this.client = new FastPathClient({
       socketPath: o.socketPath,
       framing: o.framing,
@@ -145,7 +161,7 @@ export class FailoverClient {
     });
     // A queue of this client's: a message whose deliveries keep failing for transport
     // reasons is released, not counted (see release()), so attempts count server refusals.
-    this.queue = new SqliteQueue({ path: o.queuePath, synchronous: o.synchronous, leaseMs: 60_000, maxAttempts: 10 });
+    this.queue = new SqliteQueue({ path: o.queuePath, synchronous: o.synchronous, leaseMs: 60_000, maxAttempts: 10, retentionMs: o.queueRetentionMs });
     // Claims of a previous run of this producer died with it (one client per producer and queue file).
     this.queue.releaseLeasesOf(o.producer);
     if (this.queue.pendingCount(o.producer) > 0) this.mode = 'queueing';
@@ -361,27 +377,47 @@ export class FailoverClient {
   private async drain(): Promise<void> {
     const o = this.options;
     let backoffMs = o.reconnectInitialDelayMs;
+    let lastCleanupMs = Number.NEGATIVE_INFINITY;
     while (this.running) {
-      if (this.mode === 'direct' || this.direct.length > 0) {
-        // Nothing queued, or direct sends still in flight (they settle into the queue or not).
-        await this.sleep(this.mode === 'direct' ? 1_000 : 5);
-        continue;
+      let step: 'idle' | 'delivered' | 'failed';
+      try {
+        if (o.cleanupIntervalMs > 0 && performance.now() - lastCleanupMs >= o.cleanupIntervalMs) {
+          lastCleanupMs = performance.now();
+          this.queue.cleanup();
+        }
+        step = await this.drainOnce();
+      } catch (err) {
+        // A queue error (locked past its busy timeout, disk full): report it and retry later; never end the drainer.
+        if (!this.running) return;
+        this.onError(err);
+        step = 'failed';
       }
-      const batch = this.queue.dequeue(o.drainBatchSize, { producer: o.producer });
-      if (batch.length === 0) {
-        // Empty: back to direct sends. Synchronous with send(), so nothing can slip in between.
-        this.mode = 'direct';
-        this.notifyFlush();
-        continue;
-      }
-      const delivered = await this.deliverBatch(batch);
-      if (delivered) {
+      if (step === 'delivered') {
         backoffMs = o.reconnectInitialDelayMs;
-      } else if (this.running) {
+      } else if (step === 'failed' && this.running) {
         await this.sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, o.reconnectMaxDelayMs);
       }
     }
+  }
+
+  /** One round of the drainer: wait, switch back to direct sends, or deliver one batch. */
+  private async drainOnce(): Promise<'idle' | 'delivered' | 'failed'> {
+    const o = this.options;
+    if (this.mode === 'direct' || this.direct.length > 0) {
+      // Nothing queued, or direct sends still in flight (they settle into the queue or not).
+      await this.sleep(this.mode === 'direct' ? Math.min(1_000, o.cleanupIntervalMs || 1_000) : 5);
+      return 'idle';
+    }
+    this.settleBatch();
+    const batch = this.queue.dequeue(o.drainBatchSize, { producer: o.producer });
+    if (batch.length === 0) {
+      // Empty: back to direct sends. Synchronous with send(), so nothing can slip in between.
+      this.mode = 'direct';
+      this.notifyFlush();
+      return 'idle';
+    }
+    return (await this.deliverBatch(batch)) ? 'delivered' : 'failed';
   }
 
   /**
@@ -393,51 +429,75 @@ export class FailoverClient {
     try {
       await this.client.connect();
     } catch {
-      this.queue.release(batch.map((m) => ({ id: m.id, claimId: m.claimId })));
+      this.unsettled = { acks: [], dead: [], retry: batch.map(claimOf) };
+      this.settleBatch();
       return false;
     }
     const replies = await Promise.allSettled(batch.map((m) => this.client.send(queuedSignal(m))));
-    const acks: { id: string; claimId: string }[] = [];
-    const retry: { id: string; claimId: string }[] = [];
+    const outcome: Unsettled = { acks: [], dead: [], retry: [] };
     let ok = true;
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i]!;
       const r = replies[i]!;
-      if (!ok) {
-        retry.push(m);
-        continue;
-      }
-      if (r.status === 'rejected') {
+      if (!ok || r.status === 'rejected') {
         ok = false;
-        retry.push(m);
+        outcome.retry.push(claimOf(m));
         continue;
       }
       const reply = r.value;
       if (reply.accepted === true) {
-        acks.push(m);
+        outcome.acks.push(claimOf(m));
         const duplicate = reply.duplicate === true;
         this.counters.drained++;
         if (duplicate) this.counters.redeliveredDuplicates++;
         this.onDrainEvent?.({ type: 'delivered', id: m.id, seq: ledgerSeq(reply), duplicate, attempts: m.attempts });
       } else if (TRANSIENT_REASONS.has(reply.reason)) {
         ok = false;
-        retry.push(m);
+        outcome.retry.push(claimOf(m));
       } else {
         const reason = `${reply.reason}${reply.error === undefined ? '' : `: ${reply.error}`}`;
-        this.queue.deadLetter(m.id, m.claimId, `server refused the message: ${reason}`);
+        outcome.dead.push({ ...claimOf(m), reason: `server refused the message: ${reason}` });
         this.counters.deadLettered++;
         this.onDrainEvent?.({ type: 'dead', id: m.id, reason });
       }
     }
-    if (acks.length > 0) this.queue.ackMany(acks);
-    if (retry.length > 0) {
-      this.queue.release(retry);
+    if (outcome.retry.length > 0) {
       if (this.client.connected) this.client.resetConnection('a queued message was not delivered');
       this.counters.reconnects++;
     }
+    this.unsettled = outcome;
+    this.settleBatch();
     return ok;
   }
+
+  /**
+   * Records the outcome of the last batch in the queue: acks, dead letters, and the
+   * claims given back for the next round. When the queue cannot be written (locked,
+   * disk full) this throws and the outcome stays in `unsettled`, to be written before
+   * the next dequeue, so that the batch's claims are not left to expire.
+   */
+  private settleBatch(): void {
+    const u = this.unsettled;
+    if (u === undefined) return;
+    if (u.acks.length > 0) this.queue.ackMany(u.acks);
+    u.acks = [];
+    while (u.dead.length > 0) {
+      const d = u.dead[0]!;
+      this.queue.deadLetter(d.id, d.claimId, d.reason);
+      u.dead.shift();
+    }
+    if (u.retry.length > 0) this.queue.release(u.retry);
+    this.unsettled = undefined;
+  }
 }
+
+type Claim = { readonly id: string; readonly claimId: string };
+interface Unsettled {
+  acks: Claim[];
+  dead: (Claim & { readonly reason: string })[];
+  retry: Claim[];
+}
+const claimOf = (m: QueuedMessage): Claim => ({ id: m.id, claimId: m.claimId });
 
 /** The §11 MESSAGE signal for `msg`. */
 export function messageSignal(msg: OutgoingMessage): Record<string, unknown> {

@@ -198,6 +198,26 @@ describe('QueuePoller', () => {
     await waitFor('all done', () => queue.stats().done === 2);
   });
 
+  it('runs the retention cleanup every cleanupIntervalMs, deleting handled messages', async () => {
+    const queue = openQueue({ retentionMs: 0 });
+    queue.enqueueBatch([1, 2, 3].map((i) => ({ id: `c${i}`, type: 't', payload: i })));
+    const poller = startPoller({ queue, intervalMs: 5, cleanupIntervalMs: 20, onMessage: () => undefined });
+    await waitFor('the messages handled', () => queue.stats().pending === 0 && queue.stats().leased === 0);
+    await waitFor('the done rows deleted', () => queue.stats().done === 0);
+    await poller.stop();
+    expect(queue.stats()).toMatchObject({ pending: 0, done: 0, dead: 0 });
+  });
+
+  it('leaves done rows alone with cleanupIntervalMs 0', async () => {
+    const queue = openQueue({ retentionMs: 0 });
+    queue.enqueueBatch([1, 2].map((i) => ({ id: `k${i}`, type: 't', payload: i })));
+    const poller = startPoller({ queue, intervalMs: 5, cleanupIntervalMs: 0, onMessage: () => undefined });
+    await waitFor('the messages handled', () => queue.stats().done === 2);
+    await sleep(50);
+    await poller.stop();
+    expect(queue.stats().done).toBe(2);
+  });
+
   it('rejects bad options with FP_CONFIG_INVALID naming the option', () => {
     const queue = openQueue();
     const bad = (o: Record<string, unknown>): string => {

@@ -38,6 +38,8 @@ export const QueuePollerOptionsSchema = z.object({
   onError: z.custom<QueueErrorHandler>(isFunction, 'onError must be a function').optional(),
   /** Lease of each claim (default: the queue's leaseMs); must cover handling a whole batch. */
   leaseMs: z.number({ error: 'leaseMs must be a number' }).int('leaseMs must be an integer').min(1, 'leaseMs must be >= 1').optional(),
+  /** Run the queue's retention `cleanup()` this often (the first time at start); 0 never. */
+  cleanupIntervalMs: z.number({ error: 'cleanupIntervalMs must be a number' }).int('cleanupIntervalMs must be an integer').min(0, 'cleanupIntervalMs must be >= 0').default(60_000),
 });
 
 /** Options of {@link QueuePoller}. */
@@ -54,6 +56,8 @@ export class QueuePoller {
   private readonly intervalMs: number;
   private readonly batchSize: number;
   private readonly leaseMs: number | undefined;
+  private readonly cleanupIntervalMs: number;
+  private lastCleanupMs = Number.NEGATIVE_INFINITY;
   private readonly onMessage: QueueMessageHandler;
   private readonly onError: QueueErrorHandler;
   private loop: Promise<void> | undefined;
@@ -70,6 +74,7 @@ export class QueuePoller {
     this.intervalMs = o.intervalMs;
     this.batchSize = o.batchSize;
     this.leaseMs = o.leaseMs;
+    this.cleanupIntervalMs = o.cleanupIntervalMs;
     this.onMessage = o.onMessage;
     this.onError = o.onError ?? defaultOnError;
   }
@@ -104,6 +109,7 @@ export class QueuePoller {
     while (!this.stopping) {
       let full = false;
       try {
+        this.maybeCleanup();
         const batch = this.queue.dequeue(this.batchSize, this.leaseMs === undefined ? {} : { leaseMs: this.leaseMs });
         full = batch.length === this.batchSize;
         await this.handle(batch);
@@ -114,6 +120,15 @@ export class QueuePoller {
       if (this.stopping) break;
       await (full ? new Promise<void>((resolve) => setImmediate(resolve)) : this.sleep(this.intervalMs));
     }
+  }
+
+  /** Deletes rows past their retention every cleanupIntervalMs. */
+  private maybeCleanup(): void {
+    if (this.cleanupIntervalMs === 0) return;
+    const now = performance.now();
+    if (now - this.lastCleanupMs < this.cleanupIntervalMs) return;
+    this.lastCleanupMs = now;
+    this.queue.cleanup();
   }
 
   /** Handles a batch in order; see the class documentation for failures and stop. */
