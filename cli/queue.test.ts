@@ -56,11 +56,13 @@ describe('fastpath queue', () => {
     for (const side of ['normal', 'full']) {
       for (const phase of ['batchedEnqueue', 'singleEnqueue', 'dequeueAck']) expect(report[side]![phase]!.medianPerSec).toBeGreaterThan(0);
     }
-    expect(report.drain!.medianPerSec).toBeGreaterThan(0);
-    expect(Object.keys(report.met!)).toEqual(['batchedEnqueueNormal', 'singleEnqueueFull', 'drain']);
+    expect((report.drain as unknown as Record<string, Record<string, number>>).none!.medianPerSec).toBeGreaterThan(0);
+    expect((report.drain as unknown as Record<string, Record<string, number>>).hmacV2!.medianPerSec).toBeGreaterThan(0);
+    expect(Object.keys(report.met!)).toEqual(['batchedEnqueueNormal', 'singleEnqueueFull', 'drainNoAuth', 'drainHmacV2']);
     const text = await run(['queue', 'bench', '--dir', dir, '--messages', '1000', '--drain-messages', '1000', '--runs', '1']);
     expect(text.stdout).toMatch(/single durable enqueue, full: (met|NOT MET) \(target ≥ 2,000\/s\)/);
-    expect(text.stdout).toMatch(/drain into the reference +[\d,]+\/s/);
+    expect(text.stdout).toMatch(/drain, auth hmac-v2 +[\d,]+\/s/);
+    expect(text.stdout).toMatch(/drain into the reference server, auth none: (met|NOT MET)/);
   });
 
   it('bench refuses bad flags with one line, exit 2', async () => {

@@ -61,10 +61,10 @@ const figure = (runs: readonly number[]): Figure => ({ medianPerSec: median(runs
 export interface QueueBenchReport {
   readonly normal: { readonly batchedEnqueue: Figure; readonly singleEnqueue: Figure; readonly dequeueAck: Figure };
   readonly full: { readonly batchedEnqueue: Figure; readonly singleEnqueue: Figure; readonly dequeueAck: Figure };
-  /** Failover client draining a prefilled queue into a `fastpath serve` process (lp32-json, hmac-v2, file ledger). */
-  readonly drain: Figure & { readonly messages: number; readonly synchronous: 'full' };
+  /** Failover client draining a prefilled queue into a `fastpath serve` process (lp32-json, file ledger), without auth and with hmac-v2. */
+  readonly drain: { readonly none: Figure; readonly hmacV2: Figure; readonly messages: number; readonly synchronous: 'full' };
   readonly targets: typeof QUEUE_TARGETS;
-  readonly met: { readonly batchedEnqueueNormal: boolean; readonly singleEnqueueFull: boolean; readonly drain: boolean };
+  readonly met: { readonly batchedEnqueueNormal: boolean; readonly singleEnqueueFull: boolean; readonly drainNoAuth: boolean; readonly drainHmacV2: boolean };
   readonly runtime: QueueBenchResult['runtime'];
   readonly options: { readonly dir: string; readonly messages: number; readonly drainMessages: number; readonly payloadBytes: number; readonly runs: number };
 }
@@ -73,12 +73,12 @@ export interface QueueBenchReport {
  * Drains `messages` prefilled messages through a {@link FailoverClient} into a reference
  * server process; returns messages per second from the client's start to an empty queue.
  */
-export async function measureDrain(dir: string, messages: number, payloadBytes: number): Promise<number> {
+export async function measureDrain(dir: string, messages: number, payloadBytes: number, auth: 'none' | 'hmac-v2' = 'hmac-v2'): Promise<number> {
   const work = mkdtempSync(join(dir, 'fp-drain-'));
   const socketPath = join(work, 's.sock');
   const secret = randomBytes(32).toString('hex');
   const main = join(findPackageRoot(), 'dist', 'cli', 'main.js');
-  const server = spawn(process.execPath, [main, 'serve', '--socket', socketPath, '--framing', 'lp32-json', '--auth', 'hmac-v2', '--secret', secret, '--ledger', join(work, 'ledger.log'), '--max-connections', '10'], { stdio: 'ignore' });
+  const server = spawn(process.execPath, [main, 'serve', '--socket', socketPath, '--framing', 'lp32-json', '--auth', auth, '--secret', secret, '--ledger', join(work, 'ledger.log'), '--max-connections', '10'], { stdio: 'ignore' });
   try {
     if (!(await waitForSocket(socketPath, 15_000))) throw fpError('FP_TARGET_START_FAILED', `the reference server did not accept connections on ${socketPath} within 15 s`);
     const queuePath = join(work, 'outbox.db');
@@ -89,7 +89,7 @@ export async function measureDrain(dir: string, messages: number, payloadBytes: 
       fill.enqueueBatch(Array.from({ length: n }, (_, k) => ({ id: `drain-${i + k}`, producer: 'bench', type: FAILOVER_RECORD_TYPE, payload: { topic: 'bench', payload: { i: i + k, pad } } })));
     }
     fill.close();
-    const client = new FailoverClient({ socketPath, framing: 'lp32-json', auth: 'hmac-v2', secret, queuePath, producer: 'bench', synchronous: 'full', replyTimeoutMs: 5_000 });
+    const client = new FailoverClient({ socketPath, framing: 'lp32-json', auth, secret, queuePath, producer: 'bench', synchronous: 'full', replyTimeoutMs: 5_000 });
     try {
       const started = performance.now();
       client.start();
@@ -112,14 +112,16 @@ export async function runQueueBench(o: QueueBenchCliOptions, progress: (line: st
   const dir = resolve(o.dir ?? tmpdir());
   if (!existsSync(dir)) throw fpError('FP_USAGE', `--dir ${dir} does not exist: create it, or leave --dir out to use ${tmpdir()}`);
   const results: Record<'normal' | 'full', QueueBenchResult[]> = { normal: [], full: [] };
-  const drains: number[] = [];
+  const drains: Record<'none' | 'hmac-v2', number[]> = { none: [], 'hmac-v2': [] };
   for (let run = 1; run <= o.runs; run++) {
     for (const synchronous of ['normal', 'full'] as const) {
       progress(`run ${run}/${o.runs}: queue with synchronous=${synchronous}`);
       results[synchronous].push(measureQueue({ dir, synchronous, messages: o.messages, payloadBytes: o.payloadBytes, singleMessages: Math.min(o.messages, 5_000) }));
     }
-    progress(`run ${run}/${o.runs}: drain of ${o.drainMessages} messages into the reference server`);
-    drains.push(await measureDrain(dir, o.drainMessages, o.payloadBytes));
+    for (const auth of ['none', 'hmac-v2'] as const) {
+      progress(`run ${run}/${o.runs}: drain of ${o.drainMessages} messages into the reference server (auth ${auth})`);
+      drains[auth].push(await measureDrain(dir, o.drainMessages, o.payloadBytes, auth));
+    }
   }
   const side = (rs: QueueBenchResult[]) => ({
     batchedEnqueue: figure(rs.map((r) => r.batchedEnqueuePerSec)),
@@ -128,7 +130,7 @@ export async function runQueueBench(o: QueueBenchCliOptions, progress: (line: st
   });
   const normal = side(results.normal);
   const full = side(results.full);
-  const drain = { ...figure(drains), messages: o.drainMessages, synchronous: 'full' as const };
+  const drain = { none: figure(drains.none), hmacV2: figure(drains['hmac-v2']), messages: o.drainMessages, synchronous: 'full' as const };
   return {
     normal,
     full,
@@ -137,7 +139,8 @@ export async function runQueueBench(o: QueueBenchCliOptions, progress: (line: st
     met: {
       batchedEnqueueNormal: normal.batchedEnqueue.medianPerSec >= QUEUE_TARGETS.batchedEnqueueNormalPerSec,
       singleEnqueueFull: full.singleEnqueue.medianPerSec >= QUEUE_TARGETS.singleEnqueueFullPerSec,
-      drain: drain.medianPerSec >= QUEUE_TARGETS.drainPerSec,
+      drainNoAuth: drain.none.medianPerSec >= QUEUE_TARGETS.drainPerSec,
+      drainHmacV2: drain.hmacV2.medianPerSec >= QUEUE_TARGETS.drainPerSec,
     },
     runtime: results.full[0]!.runtime,
     options: { dir, messages: o.messages, drainMessages: o.drainMessages, payloadBytes: o.payloadBytes, runs: o.runs },
@@ -159,11 +162,14 @@ export function formatQueueBench(r: QueueBenchReport): string {
     `  batched enqueue (500/txn)   ${rate(r.normal.batchedEnqueue).padEnd(28)}${rate(r.full.batchedEnqueue)}`,
     `  single enqueue (1/txn)      ${rate(r.normal.singleEnqueue).padEnd(28)}${rate(r.full.singleEnqueue)}`,
     `  dequeue(500) + ackMany      ${rate(r.normal.dequeueAck).padEnd(28)}${rate(r.full.dequeueAck)}`,
-    `  drain into the reference    ${''.padEnd(28)}${rate(r.drain)}   (${r.drain.messages} messages, failover client → fastpath serve, lp32-json/hmac-v2)`,
+    `  drain, auth none            ${''.padEnd(28)}${rate(r.drain.none)}`,
+    `  drain, auth hmac-v2         ${''.padEnd(28)}${rate(r.drain.hmacV2)}`,
+    `  (drains: ${r.drain.messages} queued messages, failover client → fastpath serve process, lp32-json, file ledger)`,
     '',
     `  batched enqueue, normal: ${verdict(r.met.batchedEnqueueNormal, t.batchedEnqueueNormalPerSec)}`,
     `  single durable enqueue, full: ${verdict(r.met.singleEnqueueFull, t.singleEnqueueFullPerSec)}`,
-    `  drain into the reference server: ${verdict(r.met.drain, t.drainPerSec)}`,
+    `  drain into the reference server, auth none: ${verdict(r.met.drainNoAuth, t.drainPerSec)}`,
+    `  drain into the reference server, auth hmac-v2: ${verdict(r.met.drainHmacV2, t.drainPerSec)}`,
     '  recovery after a restart (p99 ≤ 200 ms) is measured by `fastpath crash`',
   ];
   return `${lines.join('\n')}\n`;

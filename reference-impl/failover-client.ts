@@ -433,7 +433,21 @@ export class FailoverClient {
       this.settleBatch();
       return false;
     }
-    const replies = await Promise.allSettled(batch.map((m) => this.client.send(queuedSignal(m))));
+    // Each accepted reply is reported as it arrives (the server has applied the message),
+    // not when the whole batch is in: the first delivery after an outage is visible at once.
+    const replies = await Promise.allSettled(
+      batch.map((m) =>
+        this.client.send(queuedSignal(m)).then((reply) => {
+          if (reply.accepted === true) {
+            const duplicate = reply.duplicate === true;
+            this.counters.drained++;
+            if (duplicate) this.counters.redeliveredDuplicates++;
+            this.onDrainEvent?.({ type: 'delivered', id: m.id, seq: ledgerSeq(reply), duplicate, attempts: m.attempts });
+          }
+          return reply;
+        }),
+      ),
+    );
     const outcome: Unsettled = { acks: [], dead: [], retry: [] };
     let ok = true;
     for (let i = 0; i < batch.length; i++) {
@@ -447,10 +461,6 @@ export class FailoverClient {
       const reply = r.value;
       if (reply.accepted === true) {
         outcome.acks.push(claimOf(m));
-        const duplicate = reply.duplicate === true;
-        this.counters.drained++;
-        if (duplicate) this.counters.redeliveredDuplicates++;
-        this.onDrainEvent?.({ type: 'delivered', id: m.id, seq: ledgerSeq(reply), duplicate, attempts: m.attempts });
       } else if (TRANSIENT_REASONS.has(reply.reason)) {
         ok = false;
         outcome.retry.push(claimOf(m));
