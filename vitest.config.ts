@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
  * self-test runs nine target processes at once; the bench tests saturate the CPU on
  * purpose), one file at a time, so neither skews the other's timers.
  */
-const SYSTEM_TESTS = ['test/self-test.test.ts', 'test/bench.test.ts', 'test/bench-shm.test.ts', 'test/crash.test.ts'];
+const SYSTEM_TESTS = ['test/self-test.test.ts', 'test/bench.test.ts', 'test/bench-shm.test.ts', 'test/crash.test.ts', 'test/fuzz.test.ts', 'test/soak.test.ts'];
 
 export default defineConfig({
   test: {

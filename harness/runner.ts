@@ -255,7 +255,7 @@ const OutcomeSchema = z.union([
 ]);
 
 /** Unique ids for the whole run: `${prefix}-${runTag}-${n}`. */
-class IdSource {
+export class IdSource {
   private n = 0;
   private readonly tag = randomBytes(4).toString('hex');
   next(prefix: string): string {
@@ -309,7 +309,8 @@ class CaseTargetControl implements TargetControl {
   }
 }
 
-interface ContextDeps {
+/** What a {@link CaseContext} is built from. */
+export interface ContextDeps {
   readonly mode: ModeInfo;
   readonly capabilities: Capabilities;
   readonly target: RunningTarget;
@@ -446,6 +447,20 @@ interface CaseRunEnv {
 
 function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
+}
+
+/** A {@link CaseContext} used outside the conformance runner (the fuzzer, drivers). */
+export interface DetachedCaseContext extends CaseContext {
+  /** Closes the context's connections: gracefully (FIN, wait for the server's close), or reset at once when `abort`. */
+  finish(abort: boolean): Promise<void>;
+}
+
+/**
+ * The same context a conformance case gets, for code that drives a target outside
+ * the runner: its connections log into `deps.log`; call `finish()` when done.
+ */
+export function createCaseContext(deps: ContextDeps): DetachedCaseContext {
+  return new RunnerCaseContext(deps);
 }
 
 async function runOneCase(c: ConformanceCase, env: CaseRunEnv, probeFirst: boolean): Promise<CaseResult> {
