@@ -9,9 +9,9 @@ import { DEFAULT_TRANSFER_SIZES_BYTES } from '../harness/fast-session-bench.js';
 import { parsePayloadSize, type ScenarioSpec } from '../harness/bench-scenario.js';
 import { compareIpcHttp } from '../harness/http-bench.js';
 import { displayPath } from '../harness/report-json.js';
-import type { DialectRef } from '../harness/load-plan.js';
+import { dialectRefOf } from '../harness/load-plan.js';
 import { parsePinMode, planPinning } from '../harness/pinning.js';
-import { resolveTarget, type ResolvedTarget } from '../harness/targets.js';
+import { chooseLoadMode, resolveTarget, type ResolvedTarget } from '../harness/targets.js';
 import type { ModeInfo } from '../harness/case.js';
 import { fpError, framingName, parseFraming } from '../protocol/index.js';
 import { DEFAULT_RING_CAPACITY_BYTES, MAX_RING_CAPACITY_BYTES, MIN_RING_CAPACITY_BYTES } from '../ring/index.js';
@@ -129,22 +129,6 @@ const STANDARD_MODES: readonly { framing: string; auth: ScenarioSpec['auth']; fu
   { framing: 'ndjson', auth: 'hmac-json', full: true },
   { framing: 'lp32-msgpack', auth: 'hmac-v2', full: false },
 ];
-
-function chooseMode(target: ResolvedTarget, opts: BenchCliOptions): ModeInfo {
-  if (target.source === 'built-in' && opts.framing === undefined && opts.auth === undefined) {
-    const preferred = target.modes.find((m) => m.framingName === 'ndjson' && m.auth === 'hmac-json');
-    if (preferred !== undefined) return preferred;
-  }
-  const first = target.modes[0];
-  if (first === undefined) throw fpError('FP_USAGE', `target ${target.name} has no mode to benchmark`);
-  return first;
-}
-
-function dialectRef(target: ResolvedTarget): DialectRef {
-  return target.source === 'built-in' || target.source.startsWith('unix:') || target.dialect.name === 'spec'
-    ? { kind: 'spec' }
-    : { kind: 'target-file', path: resolve(target.source) };
-}
 
 /** Registers `fastpath bench` (and `fastpath bench compare`) on `program`. */
 export function registerBench(program: Command): Command {
@@ -264,17 +248,17 @@ export async function benchAction(opts: BenchCliOptions): Promise<void> {
         return undefined;
       });
       if (target === undefined) continue;
-      const mode = chooseMode(target, opts);
+      const mode = chooseLoadMode(target, opts.framing !== undefined || opts.auth !== undefined, 'benchmark');
       httpMode ??= { target, mode };
       // Fast sessions once, in the first (seed) mode, when the target declares them (or --transport asks).
       const offersFast = target.capabilities.fastSession === true || opts.transport !== undefined;
       const fastSession = runs.length === 0 && offersFast ? fastSessionConfig(opts, true) : undefined;
-      runs.push(await runBench({ ...common, target, mode, dialect: dialectRef(target), scenarios: standardScenarios(mode.framingName, mode.auth, m.full), fastSession }));
+      runs.push(await runBench({ ...common, target, mode, dialect: dialectRefOf(target), scenarios: standardScenarios(mode.framingName, mode.auth, m.full), fastSession }));
     }
     if (runs.length === 0) throw fpError('FP_USAGE', `target ${opts.target} declares none of the standard modes (ndjson/hmac-json, lp32-msgpack/hmac-v2); run without --standard`);
   } else {
     const target = await resolveTarget(opts.target, { framing: opts.framing, auth: opts.auth, secret: opts.secret }, 'bench');
-    const mode = chooseMode(target, opts);
+    const mode = chooseLoadMode(target, opts.framing !== undefined || opts.auth !== undefined, 'benchmark');
     httpMode = { target, mode };
     const depth = opts.depth ?? (opts.loop === 'open' ? 64 : 1);
     const scenarios: ScenarioSpec[] = payloads.map((signalBytes) => ({
@@ -287,7 +271,7 @@ export async function benchAction(opts: BenchCliOptions): Promise<void> {
       framing: mode.framingName,
       auth: mode.auth,
     }));
-    runs.push(await runBench({ ...common, target, mode, dialect: dialectRef(target), scenarios, fastSession: fastSessionConfig(opts, false) }));
+    runs.push(await runBench({ ...common, target, mode, dialect: dialectRefOf(target), scenarios, fastSession: fastSessionConfig(opts, false) }));
   }
   const merged = mergeRuns(runs);
   let codecMatrix: CodecMatrixRow[] | undefined;

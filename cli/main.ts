@@ -9,9 +9,11 @@ import { conformanceCases } from '../suites/index.js';
 import { registerBench } from './bench.js';
 import { registerConform } from './conform.js';
 import { registerCrash } from './crash.js';
+import { registerFuzz } from './fuzz.js';
 import { registerQueue } from './queue.js';
 import { registerServe } from './serve.js';
 import { registerShm } from './shm.js';
+import { registerSoak } from './soak.js';
 import { readPackageVersion } from './package-info.js';
 
 /** Errors that mean "you called it wrong" or "the target is unusable": exit 2. */
@@ -41,10 +43,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.commands.forEach((c) => c.exitOverride());
   registerServe(program);
   registerConform(program, conformanceCases);
+  registerFuzz(program);
   registerBench(program);
   registerShm(program);
   registerCrash(program);
   registerQueue(program);
+  registerSoak(program);
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync(argv as string[], { from: 'node' });

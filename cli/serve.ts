@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import { type Command, CommanderError, Option } from 'commander';
 import { z } from 'zod';
 import { AUTH_MODES, type AuthMode, DEFAULT_MAX_FRAME_BYTES, type FramingSpec, fpError, isFastPathError, parseFraming } from '../protocol/index.js';
 import { WAIT_STRATEGIES, type WaitStrategy } from '../ring/index.js';
@@ -285,4 +285,28 @@ export function registerServe(program: Command): Command {
     await runServe(serveOptionsToConfig(opts));
   });
   return cmd;
+}
+
+/** Error codes a serve-like program reports as usage errors (exit 2). */
+const SERVE_USAGE_CODES: ReadonlySet<string> = new Set(['FP_USAGE', 'FP_CONFIG_INVALID', 'FP_FRAMING_INVALID', 'FP_AUTH_INVALID', 'FP_SOCKET_IN_USE', 'FP_SOCKET_NOT_SOCKET', 'FP_LEDGER_INVALID']);
+
+/**
+ * Parses `argv` with a serve-like program (the test fixtures that wrap `fastpath serve`)
+ * and turns what it throws into an exit status: 2 for usage errors, 1 for other
+ * start-up errors, each with one line on stderr prefixed by the program's name.
+ */
+export async function runServeProgram(program: Command, argv: readonly string[]): Promise<number> {
+  const name = program.name();
+  try {
+    await program.parseAsync(argv as string[], { from: 'node' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? 0 : 2;
+    if (isFastPathError(err)) {
+      process.stderr.write(`${name}: ${err.message}\n`);
+      return SERVE_USAGE_CODES.has(err.code) ? 2 : 1;
+    }
+    process.stderr.write(`${name}: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
 }

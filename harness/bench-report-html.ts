@@ -51,7 +51,8 @@ export const MAX_POINTS_PER_LINE = 300;
 // ---------------------------------------------------------------------------
 // Series and downsampling (pure, in data coordinates)
 
-type Point = readonly [x: number, y: number];
+/** A point of a plot, in data coordinates. */
+export type Point = readonly [x: number, y: number];
 
 /**
  * At most `maxPoints` points of an x-sorted series: the x range is cut into equal
@@ -59,7 +60,7 @@ type Point = readonly [x: number, y: number];
  * on its own points), the mean (`mean`) or the bin's largest y at its mean x (`max`,
  * keeps spikes visible).
  */
-function downsample(points: readonly Point[], maxPoints: number, pick: 'last' | 'mean' | 'max'): Point[] {
+export function downsample(points: readonly Point[], maxPoints: number, pick: 'last' | 'mean' | 'max'): Point[] {
   if (points.length <= maxPoints) return [...points];
   const first = points[0];
   const last = points[points.length - 1];
@@ -114,12 +115,12 @@ function summarySeries(l: LatencySummary): Point[] {
 // ---------------------------------------------------------------------------
 // SVG plots
 
-interface Tick {
+export interface Tick {
   readonly value: number;
   readonly label: string;
 }
 
-interface Axis {
+export interface Axis {
   readonly scale: 'linear' | 'log';
   readonly min: number;
   readonly max: number;
@@ -127,7 +128,7 @@ interface Axis {
   readonly title: string;
 }
 
-interface Series {
+export interface Series {
   readonly name: string;
   readonly color: string;
   /** SVG stroke-dasharray, '' for solid. */
@@ -141,7 +142,7 @@ const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9
 const DASHES = ['', '8 4', '12 3 3 3'];
 const UNCORRECTED_DASH = '2 3';
 
-function styleFor(index: number): { color: string; dash: string } {
+export function styleFor(index: number): { color: string; dash: string } {
   return {
     color: PALETTE[index % PALETTE.length] ?? '#000',
     dash: DASHES[Math.floor(index / PALETTE.length) % DASHES.length] ?? '',
@@ -172,7 +173,7 @@ function pxY(axis: Axis, v: number): number {
 }
 
 /** A 1-2-5 step giving about `target` intervals over `range`. */
-function niceStep(range: number, target = 5): number {
+export function niceStep(range: number, target = 5): number {
   if (!(range > 0)) return 1;
   const raw = range / target;
   const mag = 10 ** Math.floor(Math.log10(raw));
@@ -180,12 +181,12 @@ function niceStep(range: number, target = 5): number {
   return (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
 }
 
-function tidy(n: number): number {
+export function tidy(n: number): number {
   return Number(n.toPrecision(10));
 }
 
 /** A linear axis from 0 to a round number at or above the largest value. */
-function linearAxisFromZero(values: readonly number[], title: string, label: (v: number) => string): Axis {
+export function linearAxisFromZero(values: readonly number[], title: string, label: (v: number) => string): Axis {
   const finite = values.filter((v) => Number.isFinite(v));
   const top = Math.max(0, ...finite);
   const step = niceStep(top > 0 ? top : 1);
@@ -196,7 +197,7 @@ function linearAxisFromZero(values: readonly number[], title: string, label: (v:
 }
 
 /** A log axis over whole decades around the positive values; 2× and 5× ticks when it spans at most two decades. */
-function logAxis(values: readonly number[], title: string, label: (v: number) => string): Axis {
+export function logAxis(values: readonly number[], title: string, label: (v: number) => string): Axis {
   const positive = values.filter((v) => Number.isFinite(v) && v > 0);
   const lo = positive.length === 0 ? 1 : 10 ** Math.floor(Math.log10(Math.min(...positive)));
   let hi = positive.length === 0 ? 10 : 10 ** Math.ceil(Math.log10(Math.max(...positive)));
@@ -212,11 +213,11 @@ function logAxis(values: readonly number[], title: string, label: (v: number) =>
 }
 
 /** Tick labels in µs without trailing zeros: `1 µs`, `20 µs`, `1 ms`, `2.5 ms`. */
-function usTick(v: number): string {
+export function usTick(v: number): string {
   return formatUs(v).replace(/\.(\d*?)0+ /, (_m, d: string) => (d.length > 0 ? `.${d} ` : ' '));
 }
 
-function svgPlot(ariaLabel: string, className: string, x: Axis, y: Axis, series: readonly Series[]): string {
+export function svgPlot(ariaLabel: string, className: string, x: Axis, y: Axis, series: readonly Series[]): string {
   const bottom = PLOT.height - PLOT.bottom;
   const right = PLOT.width - PLOT.right;
   const parts: string[] = [
@@ -252,7 +253,7 @@ function svgPlot(ariaLabel: string, className: string, x: Axis, y: Axis, series:
   return parts.join('');
 }
 
-function legend(series: readonly Series[]): string {
+export function legend(series: readonly Series[]): string {
   const items = series
     .filter((s) => s.points.length > 0)
     .map((s) => {
@@ -287,11 +288,11 @@ function percentilePlot(report: BenchReport): string {
 }
 
 /** Tick labels for rates without trailing zeros: `20k`, `2.5k`, `1M`. */
-function rateTick(v: number): string {
+export function rateTick(v: number): string {
   return formatCompact(v).replace(/\.0+(?=[kM]$)/, '');
 }
 
-function secondsTick(v: number): string {
+export function secondsTick(v: number): string {
   return `${tidy(v)} s`;
 }
 
@@ -690,6 +691,9 @@ tr.failure td{color:#b00020;background:#fff0f0;white-space:pre-wrap}
 .problem{margin-bottom:8px}.samples code{white-space:pre-wrap}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 `;
+
+/** The report style sheet (shared by the soak report). */
+export const REPORT_CSS = CSS;
 
 /**
  * The HTML report of a bench run, as one self-contained document: the environment;

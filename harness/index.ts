@@ -1,6 +1,7 @@
 /**
  * fastpath harness: targets (described, resolved, launched), wire connections with
- * logs, dialects, the conformance runner and its reports. Never imports
+ * logs, dialects, the conformance runner and its reports, the bench, crash, fuzz and
+ * soak drivers. Never imports
  * reference-impl/ or suites/ (DESIGN "Layers").
  */
 export * from './case.js';
@@ -35,3 +36,15 @@ export * from './echo-peer.js';
 export * from './fast-session-client.js';
 export * from './fast-session-bench.js';
 export * from './crash-driver.js';
+export * from './fuzz-property.js';
+export * from './fuzz-runner.js';
+export * from './fuzz-replay.js';
+export * from './fuzz-oracles.js';
+export * from './fuzz-plan.js';
+export * from './soak-driver.js';
+export * from './soak-sampler.js';
+export * from './soak-trend.js';
+export * from './soak-verdict.js';
+export * from './soak-progress.js';
+export * from './soak-report-html.js';
+export * from './soak-report-console.js';

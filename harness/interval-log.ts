@@ -23,10 +23,12 @@ export interface TimedHistogram {
 export const INTERVAL_LOG_MAX_RATIO = 1_000_000;
 
 /**
- * Writes an interval log for `intervals` whose time zero is `startEpochMs`.
- * `comment` lines (e.g. the scenario name) go first.
+ * The header of an interval log whose time zero is `startEpochMs`: `comments` first
+ * (e.g. the scenario name), then the format version, start and base time and the
+ * legend. Interval lines ({@link intervalLogLine}) follow; a log can be appended to
+ * line by line while a run goes on (soak).
  */
-export function writeIntervalLog(startEpochMs: number, intervals: readonly TimedHistogram[], comments: readonly string[] = []): string {
+export function intervalLogHeader(startEpochMs: number, comments: readonly string[] = []): string {
   const lines: string[] = [];
   const writer = new hdr.HistogramLogWriter((s) => lines.push(s));
   for (const c of comments) writer.outputComment(c);
@@ -35,12 +37,24 @@ export function writeIntervalLog(startEpochMs: number, intervals: readonly Timed
   writer.outputStartTime(startEpochMs);
   // Interval timestamps are relative to this base, as the Java writer records it.
   lines.push(`#[BaseTime: ${(startEpochMs / 1_000).toFixed(3)} (seconds since epoch)]\n`);
-  writer.baseTime = startEpochMs;
   writer.outputLegend();
-  for (const iv of intervals) {
-    writer.outputIntervalHistogram(iv.histogram, iv.startMs / 1_000, (iv.startMs + iv.durationMs) / 1_000, INTERVAL_LOG_MAX_RATIO);
-  }
   return lines.join('');
+}
+
+/** One interval line (`start,duration,max,base64-histogram`, times relative to the log's start). */
+export function intervalLogLine(iv: TimedHistogram): string {
+  const lines: string[] = [];
+  const writer = new hdr.HistogramLogWriter((s) => lines.push(s));
+  writer.outputIntervalHistogram(iv.histogram, iv.startMs / 1_000, (iv.startMs + iv.durationMs) / 1_000, INTERVAL_LOG_MAX_RATIO);
+  return lines.join('');
+}
+
+/**
+ * Writes an interval log for `intervals` whose time zero is `startEpochMs`.
+ * `comment` lines (e.g. the scenario name) go first.
+ */
+export function writeIntervalLog(startEpochMs: number, intervals: readonly TimedHistogram[], comments: readonly string[] = []): string {
+  return intervalLogHeader(startEpochMs, comments) + intervals.map(intervalLogLine).join('');
 }
 
 /** Reads every interval histogram of a log written by {@link writeIntervalLog} (or any HdrHistogram tool). */

@@ -31,7 +31,47 @@ export interface LoadGroupResult {
   /** Why a connection stopped early (first reason), if any did. */
   readonly failure: string | undefined;
   readonly signalBytes: number;
+  /** Requests sent (warm-up included) whose reply never came: in flight when their connection was stopped. Part of `unanswered`. */
+  readonly lost: number;
+  /** Open loop: intended sends of the measured phase that never left. The rest of `unanswered`. */
+  readonly unsent: number;
 }
+
+/** Counters of a load group so far (streaming mode, see {@link LoadPlan.streamIntervals}). */
+export interface LoadCounters {
+  /** Measured requests sent. */
+  readonly sent: number;
+  /** Measured good replies. */
+  readonly received: number;
+  /** Good replies of every phase, warm-up included (for a live rate). */
+  readonly answered: number;
+  readonly errors: number;
+  readonly late: number;
+  /** Requests whose reply never came so far (see {@link LoadGroupResult.lost}). */
+  readonly lost: number;
+  /** Requests in flight right now. */
+  readonly inFlight: number;
+  /** Interval histograms held right now (streaming keeps only the incomplete ones). */
+  readonly retainedIntervals: number;
+}
+
+/**
+ * What a streaming load group reports while it runs: each interval histogram once no
+ * request intended in it can still be answered (then it is dropped), and its counters
+ * every `progressMs`.
+ */
+export type LoadGroupEvent =
+  | { readonly kind: 'interval'; readonly index: number; readonly histogram: string; readonly counters: LoadCounters }
+  | { readonly kind: 'counters'; readonly counters: LoadCounters };
+
+/**
+ * Messages of a load worker thread to its parent: streaming events while it runs,
+ * then exactly one final message with the result (or the error).
+ */
+export type LoadWorkerMessage =
+  | { readonly kind: 'event'; readonly event: LoadGroupEvent }
+  | { readonly ok: true; readonly result: LoadGroupResult }
+  | { readonly ok: false; readonly error: string };
 
 const MAX_ERROR_SAMPLES = 5;
 const EMPTY = Buffer.alloc(0);
@@ -50,17 +90,74 @@ class GroupState {
   errors = 0;
   late = 0;
   unanswered = 0;
+  lost = 0;
+  answered = 0;
   readonly errorSamples: string[] = [];
   failure: string | undefined;
   readonly measureStartNs: number;
   readonly measureEndNs: number;
   readonly intervalNs: number;
+  /** Streaming: the next interval index to emit (every lower one has been emitted and dropped). */
+  nextEmitIndex = 0;
+  /** Index of the last interval of the measured phase (the last may be shorter). */
+  readonly lastIndex: number;
 
-  constructor(readonly plan: LoadPlan) {
+  constructor(
+    readonly plan: LoadPlan,
+    readonly onEvent: ((event: LoadGroupEvent) => void) | undefined,
+  ) {
     this.uncorrected = plan.loop === 'open' ? createLatencyHistogram() : undefined;
     this.measureStartNs = plan.startAtNs + plan.warmupMs * 1e6;
     this.measureEndNs = this.measureStartNs + plan.durationMs * 1e6;
     this.intervalNs = plan.intervalMs * 1e6;
+    this.lastIndex = Math.max(0, Math.ceil(plan.durationMs / plan.intervalMs) - 1);
+  }
+
+  get streaming(): boolean {
+    return this.onEvent !== undefined;
+  }
+
+  counters(conns: readonly LoadConnection[]): LoadCounters {
+    let inFlight = 0;
+    for (const c of conns) inFlight += c.inFlight;
+    return { sent: this.sent, received: this.received, answered: this.answered, errors: this.errors, late: this.late, lost: this.lost, inFlight, retainedIntervals: this.intervals.size };
+  }
+
+  /**
+   * Streaming: emits (and drops) every interval up to `upToIndex` that has not been
+   * emitted yet, in order; an interval without replies is emitted empty.
+   */
+  emitIntervals(upToIndex: number, conns: readonly LoadConnection[]): void {
+    const emit = this.onEvent;
+    if (emit === undefined) return;
+    const last = Math.min(upToIndex, this.lastIndex);
+    while (this.nextEmitIndex <= last) {
+      const index = this.nextEmitIndex++;
+      const h = this.intervals.get(index) ?? createLatencyHistogram();
+      this.intervals.delete(index);
+      emit({ kind: 'interval', index, histogram: encodeHistogram(h), counters: this.counters(conns) });
+    }
+  }
+
+  /**
+   * Streaming: the intervals complete at `nowNs`, i.e. those ending at or before the
+   * earliest intended time that may still be recorded: the oldest request in flight,
+   * an open-loop send not yet made, and `nowNs` itself (closed loop sends at now).
+   * Returns the highest complete index (-1 when none).
+   */
+  completeUpTo(nowNs: number, conns: readonly LoadConnection[]): number {
+    let frontier = Math.min(nowNs, this.measureEndNs);
+    for (const c of conns) {
+      if (c.dead) continue;
+      const oldest = c.oldestIntendedNs();
+      if (oldest !== undefined && oldest < frontier) frontier = oldest;
+      if (this.plan.loop === 'open') {
+        const due = c.nextDueNs();
+        if (due < this.measureEndNs && due < frontier) frontier = due;
+      }
+    }
+    if (frontier >= this.measureEndNs) return this.lastIndex;
+    return Math.floor((frontier - this.measureStartNs) / this.intervalNs) - 1;
   }
 
   error(text: string): void {
@@ -130,6 +227,11 @@ class LoadConnection {
 
   oldestSentNs(): number | undefined {
     return this.count === 0 ? undefined : this.sentAt[this.head];
+  }
+
+  /** Intended send time of the oldest request in flight. */
+  oldestIntendedNs(): number | undefined {
+    return this.count === 0 ? undefined : this.intended[this.head];
   }
 
   /** Intended time of the next open-loop send. */
@@ -217,6 +319,7 @@ class LoadConnection {
         this.state.error(problem);
         continue;
       }
+      this.state.answered++;
       if (measured) {
         this.replies++;
         this.state.received++;
@@ -232,6 +335,7 @@ class LoadConnection {
     if (reason !== undefined) this.state.fail(reason);
     // Warm-up requests too: a request left without a reply is a failure whenever it was sent.
     this.state.unanswered += this.count;
+    this.state.lost += this.count;
     this.count = 0;
     this.socket.destroy();
   }
@@ -273,11 +377,16 @@ function connect(socketPath: string, timeoutMs: number, sinkRef: { sink: ChunkSi
   });
 }
 
-/** Runs one load group to completion in this thread. Never throws for target misbehaviour: it is reported. */
-export async function runLoadGroup(plan: LoadPlan): Promise<LoadGroupResult> {
+/**
+ * Runs one load group to completion in this thread. Never throws for target misbehaviour: it is reported.
+ * With `plan.streamIntervals`, `onEvent` receives each interval histogram as soon as it
+ * is complete (which is then dropped: the result's `intervals` is empty) and the
+ * counters every `plan.progressMs`.
+ */
+export async function runLoadGroup(plan: LoadPlan, onEvent?: (event: LoadGroupEvent) => void): Promise<LoadGroupResult> {
   const origin = BigInt(plan.originNs);
   const now = (): number => Number(process.hrtime.bigint() - origin);
-  const state = new GroupState(plan);
+  const state = new GroupState(plan, plan.streamIntervals ? (onEvent ?? (() => {})) : undefined);
   const conns: LoadConnection[] = [];
   const sockets: net.Socket[] = [];
   const sinks: { sink: ChunkSink | undefined }[] = [];
@@ -303,9 +412,9 @@ export async function runLoadGroup(plan: LoadPlan): Promise<LoadGroupResult> {
       conns.push(conn);
       sinks.push(sinkRef);
     }
-    if (conns.length === 0) return finish(state, conns, signalBytes);
+    if (conns.length === 0) return finish(state, conns, signalBytes, now());
     await drive(plan, state, conns, sockets, sinks, now);
-    return finish(state, conns, signalBytes);
+    return finish(state, conns, signalBytes, now());
   } finally {
     for (const s of sockets) s.destroy();
   }
@@ -362,6 +471,7 @@ function drive(
         finishIfDone();
       });
     });
+    let lastCountersNs = now();
     const watchdog = setInterval(() => {
       const t = now();
       for (const c of live()) {
@@ -371,6 +481,13 @@ function drive(
         }
       }
       if (plan.loop === 'closed') for (const c of live()) if (c.inFlight === 0) c.fillClosed();
+      if (state.onEvent !== undefined) {
+        state.emitIntervals(state.completeUpTo(now(), conns), conns);
+        if (t - lastCountersNs >= plan.progressMs * 1e6) {
+          lastCountersNs = t;
+          state.onEvent({ kind: 'counters', counters: state.counters(conns) });
+        }
+      }
       finishIfDone();
     }, WATCHDOG_MS);
     const startDelayMs = Math.max(0, (plan.startAtNs - now()) / 1e6);
@@ -417,8 +534,12 @@ function drive(
   });
 }
 
-function finish(state: GroupState, conns: readonly LoadConnection[], signalBytes: number): LoadGroupResult {
-  if (state.plan.loop === 'open') for (const c of conns) state.unanswered += c.unsentScheduled();
+function finish(state: GroupState, conns: readonly LoadConnection[], signalBytes: number, nowNs: number): LoadGroupResult {
+  let unsent = 0;
+  if (state.plan.loop === 'open') for (const c of conns) unsent += c.unsentScheduled();
+  state.unanswered += unsent;
+  // Streaming: every interval that began before the group stopped (all of them after a full run).
+  if (state.streaming) state.emitIntervals(Math.ceil((Math.min(nowNs, state.measureEndNs) - state.measureStartNs) / state.intervalNs) - 1, conns);
   const perConnection = Array.from({ length: state.plan.connections }, (_, i) => conns.find((c) => c.index === state.plan.firstConnection + i)?.replies ?? 0);
   return {
     histogram: encodeHistogram(state.corrected),
@@ -433,5 +554,7 @@ function finish(state: GroupState, conns: readonly LoadConnection[], signalBytes
     perConnection,
     failure: state.failure,
     signalBytes,
+    lost: state.lost,
+    unsent,
   };
 }

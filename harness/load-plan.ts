@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import {
   AUTH_MODES,
@@ -10,6 +11,7 @@ import {
 import type { LoopKind } from './bench-result.js';
 import { specDialect, type Dialect } from './dialect.js';
 import { loadTargetFile } from './target-file.js';
+import type { ResolvedTarget } from './targets.js';
 
 /**
  * The plan of one load group (a set of connections driven by one thread). Plain,
@@ -72,6 +74,15 @@ export const LoadPlanSchema = z.object({
   /** When the group starts sending, ns after origin. */
   startAtNs: z.number().min(0),
   request: RequestRecipeSchema,
+  /**
+   * Stream instead of keep (soak runs of hours in constant memory): each interval
+   * histogram is reported as soon as no request intended in it is still in flight and
+   * then dropped, and the counters are reported every `progressMs`. Off, the intervals
+   * are kept until the end and returned with the result (bench).
+   */
+  streamIntervals: z.boolean().default(false),
+  /** Streaming: time between two counter reports. */
+  progressMs: z.number().positive().default(1_000),
 });
 export type LoadPlan = z.infer<typeof LoadPlanSchema>;
 
@@ -88,6 +99,13 @@ export interface RequestFactory {
 /** The fixed part of every benchmark signal: the smallest valid PREPARE (§6.1), about 75 bytes of JSON. */
 function baseSignal(signalId: string): Record<string, unknown> {
   return { type: 'PREPARE', signal_id: signalId, symbol: 'BTC', side: 'Buy', qty: 1 };
+}
+
+/** Where a load worker finds `target`'s dialect: the spec's, or the target file that declares one. */
+export function dialectRefOf(target: ResolvedTarget): DialectRef {
+  return target.source === 'built-in' || target.source.startsWith('unix:') || target.dialect.name === 'spec'
+    ? { kind: 'spec' }
+    : { kind: 'target-file', path: resolve(target.source) };
 }
 
 async function loadDialect(ref: DialectRef): Promise<Dialect> {

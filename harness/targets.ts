@@ -333,3 +333,19 @@ export async function resolveTarget(spec: string = 'reference', opts: TargetOpti
     throw fpError('FP_TARGET_INVALID', `${spec}: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
+
+/**
+ * The mode a load driver (`bench`, `soak`) measures: for the built-in reference, when
+ * no `--framing`/`--auth` narrowed it, the seed's ndjson/hmac-json; otherwise the
+ * target's first mode.
+ * @throws FastPathError FP_USAGE when the target has no mode.
+ */
+export function chooseLoadMode(target: ResolvedTarget, narrowed: boolean, purpose: string): ModeInfo {
+  if (target.source === 'built-in' && !narrowed) {
+    const preferred = target.modes.find((m) => m.framingName === 'ndjson' && m.auth === 'hmac-json');
+    if (preferred !== undefined) return preferred;
+  }
+  const first = target.modes[0];
+  if (first === undefined) throw fpError('FP_USAGE', `target ${target.name} has no mode to ${purpose}`);
+  return first;
+}

@@ -214,6 +214,15 @@ function reject(id: EnvelopeId | undefined, reason: ReasonCode, error: string): 
   return { ok: false, id, reason, error };
 }
 
+/** `JSON.stringify(signal)`, or undefined when it throws (a `RangeError` for a signal nested thousands of levels deep). */
+function serializeSignal(signal: Record<string, unknown>): string | undefined {
+  try {
+    return JSON.stringify(signal);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Verifies an envelope: shape, signature format and HMAC, and timestamp window, in
  * the order of §4.6. The caller then checks the nonce for replay and decodes the
@@ -231,7 +240,10 @@ export function verifyEnvelope(mode: AuthMode, secret: string, env: unknown, ctx
     const signature = env.signature;
     // The format is checked (and the digits decoded) before any HMAC is computed (§4.5).
     if (!readSignature(signature)) return reject(id, 'INVALID_SIGNATURE', describeBadSignature('signature', signature));
-    if (!timingSafeEqual(givenSig, computeMac(secret, '', JSON.stringify(signal)))) {
+    const signed = serializeSignal(signal);
+    // §4.3.2: a signal too deep for the serializer is refused, never a crash of the server.
+    if (signed === undefined) return reject(id, 'IPC_ERROR', 'envelope field "signal" cannot be serialized for the HMAC (nested too deeply)');
+    if (!timingSafeEqual(givenSig, computeMac(secret, '', signed))) {
       return reject(id, 'INVALID_SIGNATURE', 'HMAC-SHA256 of JSON.stringify(signal) does not match "signature"');
     }
     return { ok: true, id, nonce: undefined, signal, v2Body: undefined };

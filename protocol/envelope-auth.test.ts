@@ -1,7 +1,7 @@
 /**
  * Envelope signing and verification (docs/SPEC.md §4): signature format (§4.5),
  * order of checks (§4.6), timestamp window edges (§4.4.2), hmac-json over
- * JSON.stringify of the decoded signal (§4.3, with the §4.3.2 caveat).
+ * JSON.stringify of the decoded signal (§4.3, with the §4.3.3 caveat).
  */
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
@@ -321,7 +321,18 @@ describe('verifyEnvelope: timestamp window edges (§4.4.2)', () => {
 });
 
 describe('hmac-json signs JSON.stringify of the decoded signal (§4.3)', () => {
-  it('verifies a wire signal {"qty":1.0} against JSON.stringify({qty:1}), not the wire text (§4.3.2)', () => {
+  it('answers a signal nested too deep for JSON.stringify with IPC_ERROR instead of throwing (§4.3.2)', () => {
+    // Found by fastpath fuzz: ~4,200 levels made the reference server exit with an uncaught RangeError.
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    const env = { id: 7, signal: { type: deep }, signature: 'a'.repeat(64) };
+    const res = verifyEnvelope('hmac-json', SECRET, env, ctx);
+    expect(res.ok).toBe(false);
+    expect(!res.ok && res.reason).toBe('IPC_ERROR');
+    expect(!res.ok && res.id).toBe(7);
+  });
+
+  it('verifies a wire signal {"qty":1.0} against JSON.stringify({qty:1}), not the wire text (§4.3.3)', () => {
     const wireSignal = '{"type":"PREPARE","signal_id":"s","symbol":"X","side":"Buy","qty":1.0}';
     const reserialised = '{"type":"PREPARE","signal_id":"s","symbol":"X","side":"Buy","qty":1}';
     const frameFor = (signedText: string) => `{"signal":${wireSignal},"signature":"${hmacHex(SECRET, signedText)}"}`;
@@ -333,7 +344,7 @@ describe('hmac-json signs JSON.stringify of the decoded signal (§4.3)', () => {
     expect(decodedWire.ok && reason('hmac-json', decodedWire.value)).toBe('INVALID_SIGNATURE');
   });
 
-  it('is sensitive to key order, and integer-like keys move first (§4.3.2)', () => {
+  it('is sensitive to key order, and integer-like keys move first (§4.3.3)', () => {
     const decoded = JSON.parse('{"type":"STATUS","b":1,"1":2}') as unknown;
     expect(JSON.stringify(decoded)).toBe('{"1":2,"type":"STATUS","b":1}');
     const senderOrder = hmacHex(SECRET, '{"type":"STATUS","b":1,"1":2}');
@@ -341,7 +352,7 @@ describe('hmac-json signs JSON.stringify of the decoded signal (§4.3)', () => {
     expect(reason('hmac-json', { signal: decoded, signature: hmacHex(SECRET, JSON.stringify(decoded)) })).toBe('OK');
   });
 
-  it('sees duplicate keys as the last value (§4.3.2)', () => {
+  it('sees duplicate keys as the last value (§4.3.3)', () => {
     const decoded = JSON.parse('{"type":"CONFIRM","signal_id":"a","signal_id":"b"}') as unknown;
     expect(reason('hmac-json', { signal: decoded, signature: hmacHex(SECRET, '{"type":"CONFIRM","signal_id":"b"}') })).toBe('OK');
   });

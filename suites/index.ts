@@ -1,2 +1,3 @@
-/** Suites: conformance cases (more suites — properties, benchmarks — live beside it). */
+/** Suites: conformance cases and fuzz properties (more suites — benchmarks — live beside them). */
 export { conformanceCases } from './conformance/index.js';
+export { fuzzProperties } from './fuzz/index.js';
